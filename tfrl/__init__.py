@@ -1,0 +1,47 @@
+"""tfrl: reinforcement learning for TensorFlow and Keras users.
+
+    import tfrl
+    history = tfrl.train("CartPole-v1", agent="dqn", total_env_steps=50_000)
+
+Submodules load on first use, so `import tfrl` is cheap and `tfrl.console.quiet()`
+can run before TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # name: (module, attribute or None for the module itself)
+    "envs": ("tfrl.envs", None),
+    "agents": ("tfrl.agents", None),
+    "training": ("tfrl.training", None),
+    "callbacks": ("tfrl.training.callbacks", None),
+    "errors": ("tfrl.errors", None),
+    "console": ("tfrl.console", None),
+    "Trainer": ("tfrl.training.trainer", "Trainer"),
+    "History": ("tfrl.training.history", "History"),
+    "train": ("tfrl.training.train", "train"),
+    "evaluate": ("tfrl.training.evaluate", "evaluate"),
+    "export": ("tfrl.export.exporter", "export"),
+    "load": ("tfrl.export.exporter", "load"),
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tfrl' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,72 @@
+"""What every tfrl agent adds to its TF-Agents base class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from tf_agents.specs import tensor_spec
+
+from tfrl.agents.config import AgentConfig
+from tfrl.errors import IncompatibleAgentError
+
+__all__ = ["TfrlAgent", "is_discrete", "num_actions", "require_discrete"]
+
+
+class TfrlAgent:
+    """Mixin for tfrl's agents (each also a real TF-Agents `TFAgent`).
+
+    Attributes:
+        config: the agent's hyper-parameters (an `AgentConfig` dataclass).
+        env_step_counter: env steps collected so far; the Trainer advances it
+            and exploration schedules read it. Saved in checkpoints.
+    """
+
+    name_in_registry: str = ""
+    config_class: type[AgentConfig] = AgentConfig
+    object_args: tuple[str, ...] = ()
+    config: AgentConfig
+
+    def _init_tfrl(self, config: AgentConfig) -> None:
+        self.config = config
+        self.env_step_counter = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="env_step_counter"
+        )
+
+    @property
+    def on_policy(self) -> bool:
+        """True when the agent trains only on data from its current policy."""
+        return type(self.config).on_policy
+
+
+def is_discrete(action_spec: Any) -> bool:
+    """One integer action in [0, n)."""
+    return (
+        tensor_spec.is_discrete(action_spec)
+        and tensor_spec.is_bounded(action_spec)
+        and action_spec.shape.rank == 0
+        and int(action_spec.minimum) == 0
+    )
+
+
+def num_actions(action_spec: Any) -> int:
+    return int(action_spec.maximum) - int(action_spec.minimum) + 1
+
+
+def require_discrete(action_spec: Any, agent: str, alternatives: str) -> None:
+    """Raises `IncompatibleAgentError` unless the action spec is one discrete choice."""
+    if isinstance(action_spec, (dict, list, tuple)) or not is_discrete(action_spec):
+        raise IncompatibleAgentError(
+            f"{agent!r} needs a discrete action space (gymnasium Discrete: one integer "
+            f"action from 0 to n-1), but this environment's action spec is {action_spec}. "
+            f"Agents that fit it: {alternatives}."
+        )
+
+
+def require_single_observation(observation_spec: Any, agent: str) -> None:
+    if isinstance(observation_spec, (dict, list, tuple)):
+        raise IncompatibleAgentError(
+            f"{agent!r} with its default network needs one observation array, but the "
+            f"observation spec is nested: {observation_spec}. Flatten it (gymnasium's "
+            "FlattenObservation wrapper) or pass your own network that accepts the nest."
+        )

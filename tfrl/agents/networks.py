@@ -1,0 +1,55 @@
+"""Networks for agents: default MLPs and adapters for your own Keras models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from tf_agents.networks import network, sequential
+
+from tfrl.errors import IncompatibleAgentError
+
+__all__ = ["as_network", "check_output_shape", "mlp_layers"]
+
+
+def mlp_layers(
+    observation_spec: Any, hidden_units: tuple[int, ...], activation: str = "relu"
+) -> list[tf.keras.layers.Layer]:
+    """Hidden Dense layers (with a Flatten first for non-vector observations)."""
+    layers: list[tf.keras.layers.Layer] = []
+    if len(observation_spec.shape) != 1:
+        layers.append(tf.keras.layers.Flatten())
+    layers += [tf.keras.layers.Dense(units, activation=activation) for units in hidden_units]
+    return layers
+
+
+def as_network(model: Any, input_spec: Any, role: str) -> network.Network:
+    """Wraps a Keras model (Sequential, functional or a layer) as a TF-Agents network.
+
+    A TF-Agents `Network` is returned unchanged.
+    """
+    if isinstance(model, network.Network):
+        return model
+    if isinstance(model, tf.keras.layers.Layer):
+        return sequential.Sequential([model], input_spec=input_spec, name=role)
+    raise IncompatibleAgentError(
+        f"{role}={model!r} is not a Keras model or TF-Agents network. Pass a "
+        "tf.keras.Sequential / functional Model, or leave it out to use the default MLP."
+    )
+
+
+def check_output_shape(net: network.Network, input_spec: Any, expected: tuple, role: str) -> None:
+    """Builds `net` and raises a clear error if its output is not `expected`."""
+    try:
+        output_spec = net.create_variables(input_spec)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        raise IncompatibleAgentError(
+            f"{role} could not be built on observations of spec {input_spec}: {e}. "
+            "Its first layer must accept that shape."
+        ) from e
+    shape = tuple(output_spec.shape) if output_spec is not None else None
+    if shape is not None and shape != tuple(expected):
+        raise IncompatibleAgentError(
+            f"{role} outputs shape {shape}, but this environment needs {tuple(expected)}. "
+            f"End the model with tf.keras.layers.Dense({expected[-1]})."
+        )

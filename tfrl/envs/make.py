@@ -1,0 +1,91 @@
+"""`tfrl.envs.make`: a gymnasium id (or Env) in, a TF-Agents environment out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from tf_agents.environments import py_environment, tf_py_environment
+
+from tfrl.envs.gymnasium_env import GymnasiumEnvironment, VectorGymnasiumEnvironment
+from tfrl.envs.registry import check_id
+from tfrl.errors import ConfigError
+
+__all__ = ["make", "make_py"]
+
+_VECTORIZATION = ("sync", "async")
+
+
+def _check_args(num_envs: Any, seed: Any, vectorization: str) -> None:
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ConfigError(f"num_envs={num_envs!r} must be a whole number ≥ 1, e.g. num_envs=8.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed={seed!r} must be None or a whole number ≥ 0.")
+    if vectorization not in _VECTORIZATION:
+        raise ConfigError(
+            f"vectorization={vectorization!r} is not one of {_VECTORIZATION}. "
+            "'sync' steps the copies in this process (best for fast envs like CartPole)."
+        )
+
+
+def make_py(
+    env: str | gym.Env,
+    num_envs: int = 1,
+    seed: int | None = None,
+    *,
+    vectorization: str = "sync",
+    **env_kwargs: Any,
+) -> py_environment.PyEnvironment:
+    """Like `make`, but returns the Python (numpy) environment.
+
+    With `num_envs == 1` the result is unbatched; otherwise it is one batched
+    environment over gymnasium's vector API.
+    """
+    _check_args(num_envs, seed, vectorization)
+    if isinstance(env, gym.Env):
+        if num_envs != 1:
+            raise ConfigError(
+                f"num_envs={num_envs} needs an env id, not an Env instance: pass the id "
+                "(e.g. make('CartPole-v1', num_envs=8)) or a gymnasium.vector.VectorEnv."
+            )
+        return GymnasiumEnvironment(env, seed=seed)
+    if isinstance(env, gym.vector.VectorEnv):
+        return VectorGymnasiumEnvironment(env, seed=seed)
+    check_id(env)
+    if num_envs == 1:
+        return GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
+    vector_env = gym.make_vec(
+        env, num_envs=num_envs, vectorization_mode=vectorization, **env_kwargs
+    )
+    return VectorGymnasiumEnvironment(vector_env, seed=seed)
+
+
+def make(
+    env: str | gym.Env,
+    num_envs: int = 1,
+    seed: int | None = None,
+    *,
+    vectorization: str = "sync",
+    **env_kwargs: Any,
+) -> tf_py_environment.TFPyEnvironment:
+    """Makes a batched TF-Agents environment from a gymnasium id or Env.
+
+    >>> env = tfrl.envs.make("CartPole-v1", num_envs=8, seed=0)
+    >>> env.batch_size
+    8
+
+    Args:
+        env: a registered id ("CartPole-v1", "tfrl/MultiArmedBandit-v0", ...), a
+            `gymnasium.Env` or a `gymnasium.vector.VectorEnv`.
+        num_envs: copies stepped together as one batch (gymnasium's vector API).
+            Default 1.
+        seed: seeds the first reset; copy `i` of a vector env gets `seed + i`.
+            Default None (unseeded).
+        vectorization: "sync" (in-process, default) or "async" (subprocesses).
+        **env_kwargs: passed to `gymnasium.make` / `gymnasium.make_vec`.
+
+    Returns:
+        A `TFPyEnvironment` whose `batch_size` is `num_envs`.
+    """
+    py_env = make_py(env, num_envs, seed, vectorization=vectorization, **env_kwargs)
+    return tf_py_environment.TFPyEnvironment(py_env)
