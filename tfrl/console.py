@@ -37,6 +37,8 @@ def quiet(verbose: bool | None = None) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # autograph's generated code trips Python 3.11's `is` with a literal check.
+    warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_probability")
     # gym (pulled in by TF-Agents) prints its notice straight to stderr on import.
     with contextlib.redirect_stderr(io.StringIO()):

@@ -11,7 +11,7 @@ from tfrl.envs.gymnasium_env import GymnasiumEnvironment, VectorGymnasiumEnviron
 from tfrl.envs.registry import check_id
 from tfrl.errors import ConfigError
 
-__all__ = ["make", "make_py"]
+__all__ = ["made_from", "make", "make_py"]
 
 _VECTORIZATION = ("sync", "async")
 
@@ -53,11 +53,27 @@ def make_py(
         return VectorGymnasiumEnvironment(env, seed=seed)
     check_id(env)
     if num_envs == 1:
-        return GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
-    vector_env = gym.make_vec(
-        env, num_envs=num_envs, vectorization_mode=vectorization, **env_kwargs
-    )
-    return VectorGymnasiumEnvironment(vector_env, seed=seed)
+        py_env = GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
+    else:
+        vector_env = gym.make_vec(
+            env, num_envs=num_envs, vectorization_mode=vectorization, **env_kwargs
+        )
+        py_env = VectorGymnasiumEnvironment(vector_env, seed=seed)
+    py_env.made_from = (env, dict(env_kwargs))
+    return py_env
+
+
+def made_from(env: Any) -> tuple[str, dict[str, Any]] | None:
+    """The (env id, kwargs) a `make`/`make_py` environment was built from, else None.
+
+    Lets the Trainer build separate evaluation copies of the training env.
+    """
+    py_env = getattr(env, "pyenv", env)
+    for candidate in [py_env, *getattr(py_env, "envs", [])]:
+        source = getattr(candidate, "made_from", None)
+        if source is not None:
+            return source
+    return None
 
 
 def make(

@@ -1,0 +1,215 @@
+"""Callbacks for `Trainer.fit`, in the manner of `keras.callbacks`.
+
+A callback sees the trainer as `self.trainer` and is called at:
+`on_train_begin`, `on_iteration_end(env_steps, logs)` after each
+collect-and-train iteration, `on_evaluate_end(env_steps, logs)` after each
+evaluation, and `on_train_end`. Setting `trainer.stop_training = True` ends
+`fit` after the current iteration.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import tensorflow as tf
+
+from tfrl.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from tfrl.training.trainer import Trainer
+
+__all__ = ["CSVLogger", "Callback", "CallbackList", "Checkpoint", "EarlyStopping", "TensorBoard"]
+
+logger = logging.getLogger(__name__)
+
+
+class Callback:
+    """Base class: override the hooks you need."""
+
+    trainer: Trainer
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        pass
+
+    def on_iteration_end(self, env_steps: int, logs: dict[str, Any]) -> None:
+        pass
+
+    def on_evaluate_end(self, env_steps: int, logs: dict[str, Any]) -> None:
+        pass
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        pass
+
+
+class CallbackList(Callback):
+    """Calls each callback in order."""
+
+    def __init__(self, callbacks: list[Callback] | None = None):
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise ConfigError(
+                    f"callbacks must be tfrl.callbacks.Callback instances, got {cb!r}."
+                )
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        for cb in self.callbacks:
+            cb.set_trainer(trainer)
+
+    def on_train_begin(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_iteration_end(self, env_steps, logs):
+        for cb in self.callbacks:
+            cb.on_iteration_end(env_steps, logs)
+
+    def on_evaluate_end(self, env_steps, logs):
+        for cb in self.callbacks:
+            cb.on_evaluate_end(env_steps, logs)
+
+    def on_train_end(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+
+class EarlyStopping(Callback):
+    """Stops training once an evaluation's mean return reaches `target_return`.
+
+    Args:
+        target_return: e.g. 475 for CartPole-v1.
+        patience: evaluations at or above the target required in a row. Default 1.
+    """
+
+    def __init__(self, target_return: float, patience: int = 1):
+        if patience < 1:
+            raise ConfigError(f"patience={patience} must be ≥ 1.")
+        self.target_return = float(target_return)
+        self.patience = patience
+        self._hits = 0
+        self.stopped_at: int | None = None
+
+    def on_evaluate_end(self, env_steps, logs):
+        self._hits = self._hits + 1 if logs["eval_return"] >= self.target_return else 0
+        if self._hits >= self.patience:
+            self.stopped_at = env_steps
+            self.trainer.stop_training = True
+
+
+class Checkpoint(Callback):
+    """Saves everything needed to resume: agent, optimizer, replay, counters.
+
+    With `fit(..., resume=True)` the latest checkpoint is restored before
+    training starts. Without it, a directory that already holds checkpoints
+    is refused rather than overwritten.
+
+    Args:
+        directory: where checkpoints go (see `tfrl.training.checkpoint`).
+        every_env_steps: save when this many env steps passed since the last
+            save. Default 10,000. A final checkpoint is saved when `fit` ends.
+        max_to_keep: complete checkpoints kept. Default 3.
+    """
+
+    def __init__(self, directory: str, every_env_steps: int = 10_000, max_to_keep: int = 3):
+        if every_env_steps < 1:
+            raise ConfigError(f"every_env_steps={every_env_steps} must be ≥ 1.")
+        self.directory = directory
+        self.every_env_steps = every_env_steps
+        self.max_to_keep = max_to_keep
+        self._last_saved = 0
+        self.manager = None
+
+    def on_train_begin(self, logs=None):
+        trainer = self.trainer
+        self.manager = trainer.checkpoint_manager(self.directory, self.max_to_keep)
+        if trainer.resuming:
+            state = self.manager.restore()
+            trainer.load_state(state)
+            logger.info("Resumed from %s at env step %d", self.manager.latest(), trainer.env_steps)
+        elif self.manager.latest() is not None:
+            raise CheckpointError(
+                f"{self.directory} already holds checkpoints of a previous run. Pass "
+                "resume=True (tfrl train --resume) to continue it, or choose a new directory."
+            )
+        self._last_saved = trainer.env_steps
+
+    def save(self) -> str:
+        self._last_saved = self.trainer.env_steps
+        return self.manager.save(self.trainer.env_steps, self.trainer.state())
+
+    def on_iteration_end(self, env_steps, logs):
+        if env_steps - self._last_saved >= self.every_env_steps:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        if self.manager is not None and self.trainer.env_steps != self._last_saved:
+            self.save()
+
+
+class CSVLogger(Callback):
+    """Appends one row per iteration (and its evaluation, if any) to a CSV file."""
+
+    def __init__(self, path: str, append: bool = False):
+        self.path = path
+        self.append = append
+        self._file = None
+        self._writer = None
+        self._keys: list[str] | None = None
+        self._pending_eval: dict[str, Any] = {}
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
+
+    def on_evaluate_end(self, env_steps, logs):
+        self._pending_eval = dict(logs)
+
+    def on_iteration_end(self, env_steps, logs):
+        row = {**logs, **self._pending_eval}
+        self._pending_eval = {}
+        if self._keys is None:
+            self._keys = sorted(set(row) | {"eval_return", "eval_std"})
+            self._writer = csv.DictWriter(self._file, fieldnames=self._keys, extrasaction="ignore")
+            if not self.append or self._file.tell() == 0:
+                self._writer.writeheader()
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TensorBoard(Callback):
+    """Writes every logged metric as a TensorBoard scalar against env steps."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def _write(self, env_steps: int, logs: dict[str, Any]) -> None:
+        with self._writer.as_default():
+            for key, value in logs.items():
+                if isinstance(value, (int, float)) and key != "env_steps":
+                    tf.summary.scalar(key, value, step=env_steps)
+
+    def on_iteration_end(self, env_steps, logs):
+        self._write(env_steps, logs)
+
+    def on_evaluate_end(self, env_steps, logs):
+        self._write(env_steps, logs)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

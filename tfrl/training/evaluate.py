@@ -1,0 +1,126 @@
+"""`tfrl.evaluate`: the mean return of a policy over whole episodes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.environments import tf_environment
+from tf_agents.policies import tf_policy
+from tf_agents.utils import common
+
+from tfrl.errors import ConfigError
+
+__all__ = ["EvalResult", "evaluate", "make_eval_env"]
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """Returns of whole evaluation episodes.
+
+    Attributes:
+        returns: the undiscounted return of each episode.
+        lengths: the number of steps of each episode.
+    """
+
+    returns: list[float]
+    lengths: list[int]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.std:.2f} over {len(self.returns)} episodes"
+
+
+def make_eval_env(env_id: str | Any, episodes: int, seed: int | None, **env_kwargs: Any):
+    """A vector env with one copy per episode, so a whole evaluation is one batch."""
+    from tfrl.envs import make
+
+    return make(env_id, num_envs=episodes, seed=seed, **env_kwargs)
+
+
+def _episode_loop(env: tf_environment.TFEnvironment, policy: tf_policy.TFPolicy, max_steps: int):
+    """Builds a compiled loop that plays one episode in every batch slot."""
+    batch = env.batch_size or 1
+
+    def run(time_step):
+        policy_state = policy.get_initial_state(batch)
+        returns = tf.zeros([batch], tf.float32)
+        lengths = tf.zeros([batch], tf.int32)
+        done = tf.zeros([batch], tf.bool)
+
+        def cond(t, time_step, policy_state, returns, lengths, done):
+            return tf.logical_and(t < max_steps, tf.logical_not(tf.reduce_all(done)))
+
+        def body(t, time_step, policy_state, returns, lengths, done):
+            action_step = policy.action(time_step, policy_state)
+            next_step = env.step(action_step.action)
+            live = tf.logical_not(done)
+            returns += tf.where(live, next_step.reward, 0.0)
+            lengths += tf.cast(live, tf.int32)
+            done = tf.logical_or(done, next_step.is_last())
+            return t + 1, next_step, action_step.state, returns, lengths, done
+
+        loop_vars = (tf.constant(0), time_step, policy_state, returns, lengths, done)
+        _, _, _, returns, lengths, done = tf.while_loop(cond, body, loop_vars)
+        return returns, lengths, done
+
+    return common.function(run)
+
+
+def evaluate(
+    policy: Any,
+    env: Any,
+    episodes: int = 20,
+    *,
+    seed: int | None = None,
+    max_steps: int = 100_000,
+) -> EvalResult:
+    """Plays `episodes` whole episodes with `policy` and returns their returns.
+
+    >>> result = tfrl.evaluate(agent.policy, "CartPole-v1", episodes=20, seed=100)
+    >>> result.mean, result.std
+
+    Args:
+        policy: a TF-Agents policy (or an agent: its greedy `policy` is used).
+        env: a gymnasium id (a vector env with one copy per episode is made,
+            seeded with `seed`) or a batched TF-Agents environment (it is reset;
+            rounds of `batch_size` episodes run until `episodes` are done).
+        episodes: how many episodes. Default 20.
+        seed: seeds the env made from an id. Default None.
+        max_steps: a bound on steps per episode, for envs that never end.
+
+    Returns:
+        An `EvalResult` with `.mean`, `.std`, `.returns` and `.lengths`.
+    """
+    if not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"episodes={episodes!r} must be a whole number ≥ 1.")
+    policy = getattr(policy, "policy", policy)
+    if not isinstance(policy, tf_policy.TFPolicy):
+        raise ConfigError(
+            f"evaluate() needs a TF-Agents policy or an agent, got {type(policy).__name__}."
+        )
+    if not isinstance(env, tf_environment.TFEnvironment):
+        env = make_eval_env(env, episodes, seed)
+    loop = _episode_loop(env, policy, max_steps)
+    returns: list[float] = []
+    lengths: list[int] = []
+    for _ in range(math.ceil(episodes / (env.batch_size or 1))):
+        r, n, done = loop(env.reset())
+        if not bool(tf.reduce_all(done)):
+            raise ConfigError(
+                f"An evaluation episode did not end within max_steps={max_steps}; "
+                "raise max_steps or add a time limit (gymnasium's TimeLimit) to the env."
+            )
+        returns += r.numpy().tolist()
+        lengths += n.numpy().tolist()
+    return EvalResult(returns[:episodes], lengths[:episodes])

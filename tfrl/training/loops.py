@@ -1,0 +1,71 @@
+"""Compiled collect and train loops: the Trainer's hot path.
+
+Each call runs many env steps or gradient steps inside one `tf.function`, so
+the per-step Python and dispatch overhead of a step-at-a-time loop is paid
+once per iteration instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.utils import common
+
+__all__ = [
+    "make_collect_fn",
+    "make_off_policy_train_fn",
+    "make_on_policy_train_fn",
+    "make_replay_buffer",
+]
+
+
+def make_replay_buffer(agent: Any, batch_size: int, max_length: int):
+    """A uniform replay buffer with one row per parallel env."""
+    return tf_uniform_replay_buffer.TFUniformReplayBuffer(
+        data_spec=agent.collect_data_spec, batch_size=batch_size, max_length=max_length
+    )
+
+
+def make_collect_fn(env: Any, policy: Any, observers: list[Callable], num_steps: int):
+    """Returns `collect(time_step, policy_state) -> (time_step, policy_state)`.
+
+    Runs `num_steps` env steps (summed over the batch) in one compiled call.
+    """
+    driver = dynamic_step_driver.DynamicStepDriver(
+        env, policy, observers=observers, num_steps=num_steps
+    )
+    return common.function(driver.run)
+
+
+def make_off_policy_train_fn(agent: Any, replay: Any, batch_size: int, train_steps: int):
+    """Returns `train() -> mean loss` doing `train_steps` sampled gradient steps."""
+    sequence_length = agent.train_sequence_length
+
+    @tf.function
+    def train() -> tf.Tensor:
+        total = tf.constant(0.0)
+        for _ in tf.range(train_steps):
+            experience, _ = replay.get_next(sample_batch_size=batch_size, num_steps=sequence_length)
+            total += agent.train(experience).loss
+        return total / float(train_steps)
+
+    return train
+
+
+def make_on_policy_train_fn(agent: Any, replay: Any, train_steps: int):
+    """Returns `train() -> mean loss` on the collected segment, then clears it."""
+
+    @tf.function
+    def train() -> tf.Tensor:
+        experience = replay.gather_all()
+        total = tf.constant(0.0)
+        for _ in tf.range(train_steps):
+            total += agent.train(experience).loss
+        replay.clear()
+        return total / float(train_steps)
+
+    return train

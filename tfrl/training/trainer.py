@@ -1,0 +1,287 @@
+"""`tfrl.Trainer`: collect, train, evaluate, checkpoint — Keras' `fit` for agents."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.environments import tf_environment
+from tf_agents.metrics import tf_metrics
+
+from tfrl.agents.config import AgentConfig
+from tfrl.envs.make import made_from
+from tfrl.errors import ConfigError
+from tfrl.training import loops
+from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
+from tfrl.training.checkpoint import CheckpointManager
+from tfrl.training.evaluate import EvalResult, evaluate, make_eval_env
+from tfrl.training.history import History
+
+__all__ = ["Trainer"]
+
+logger = logging.getLogger(__name__)
+
+# Seeds of evaluation envs are offset from the training seed so they never share episodes.
+_EVAL_SEED_OFFSET = 1_000_000
+
+
+class Trainer:
+    """Trains a TF-Agents agent on a batched environment.
+
+    Each iteration collects `config.collect_env_steps` env steps with the
+    agent's collect policy and runs `config.train_steps` train steps, each
+    inside one compiled `tf.function`. Off-policy agents (DQN) sample from a
+    uniform replay buffer; on-policy agents (PPO, REINFORCE, softmax) train
+    on the segment just collected.
+
+    >>> env = tfrl.envs.make("CartPole-v1", num_envs=8, seed=0)
+    >>> trainer = tfrl.Trainer(tfrl.agents.make("dqn", env), env)
+    >>> history = trainer.fit(50_000, callbacks=[tfrl.callbacks.EarlyStopping(475)])
+
+    Args:
+        agent: a tfrl agent (`tfrl.agents.make`) or any TF-Agents `TFAgent`.
+        env: the batched TF-Agents training environment (`tfrl.envs.make`).
+        eval_env: where evaluations run. Default: copies of `env` made from the
+            same id, one per evaluation episode, seeded apart from training.
+        config: collection/training schedule; default `agent.config` (tfrl
+            agents) or `AgentConfig()` defaults.
+        seed: seeds TensorFlow's RNG (exploration, sampling) and the
+            evaluation envs. Default None.
+    """
+
+    def __init__(
+        self,
+        agent: tf_agent.TFAgent,
+        env: tf_environment.TFEnvironment,
+        eval_env: Any = None,
+        *,
+        config: AgentConfig | None = None,
+        seed: int | None = None,
+    ):
+        if not isinstance(agent, tf_agent.TFAgent):
+            raise ConfigError(
+                f"Trainer needs a TF-Agents agent (e.g. tfrl.agents.make('dqn', env)), "
+                f"got {type(agent).__name__}."
+            )
+        if not isinstance(env, tf_environment.TFEnvironment):
+            raise ConfigError(
+                f"Trainer needs a TF-Agents environment (e.g. tfrl.envs.make('CartPole-v1')), "
+                f"got {type(env).__name__}. Wrap gymnasium envs with tfrl.envs.make."
+            )
+        if env.action_spec() != agent.action_spec:
+            raise ConfigError(
+                f"The agent was built for action spec {agent.action_spec} but env has "
+                f"{env.action_spec()}. Build the agent from this env: tfrl.agents.make(name, env)."
+            )
+        self.agent = agent
+        self.env = env
+        self.config = config or getattr(agent, "config", None) or AgentConfig()
+        self.on_policy = getattr(agent, "on_policy", agent.train_sequence_length is None)
+        self.seed = seed
+        self._eval_env = eval_env
+        self.num_envs = env.batch_size or 1
+        self.history = History()
+        self.stop_training = False
+        self.resuming = False
+        self._env_steps = getattr(agent, "env_step_counter", None)
+        if self._env_steps is None:
+            self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
+        self._build()
+
+    # -- construction -------------------------------------------------------
+
+    def _build(self) -> None:
+        c = self.config
+        self.steps_per_env = math.ceil(c.collect_env_steps / self.num_envs)
+        self.iteration_env_steps = self.steps_per_env * self.num_envs
+        if self.on_policy:
+            capacity = self.steps_per_env
+        else:
+            capacity = max(math.ceil(c.replay_capacity / self.num_envs), self.steps_per_env)
+        self.replay_buffer = loops.make_replay_buffer(self.agent, self.num_envs, capacity)
+        self.return_metric = tf_metrics.AverageReturnMetric(
+            batch_size=self.num_envs, buffer_size=20
+        )
+        self.episodes_metric = tf_metrics.NumberOfEpisodes()
+        observers = [self.replay_buffer.add_batch, self.return_metric, self.episodes_metric]
+        self._collect = loops.make_collect_fn(
+            self.env, self.agent.collect_policy, observers, self.iteration_env_steps
+        )
+        if self.on_policy:
+            self._train = loops.make_on_policy_train_fn(
+                self.agent, self.replay_buffer, c.train_steps
+            )
+        else:
+            self._train = loops.make_off_policy_train_fn(
+                self.agent, self.replay_buffer, c.batch_size, c.train_steps
+            )
+
+    @property
+    def env_steps(self) -> int:
+        """Env steps collected so far (summed over the parallel envs)."""
+        return int(self._env_steps.numpy())
+
+    @property
+    def eval_env(self) -> Any:
+        return self._eval_env
+
+    def _make_eval_env(self, episodes: int) -> Any:
+        if self._eval_env is not None:
+            return self._eval_env
+        source = made_from(self.env)
+        if source is None:
+            raise ConfigError(
+                "Cannot build evaluation envs: the training env was not made by "
+                "tfrl.envs.make from an id. Pass eval_env= to Trainer."
+            )
+        env_id, kwargs = source
+        seed = None if self.seed is None else self.seed + _EVAL_SEED_OFFSET
+        self._eval_env = make_eval_env(env_id, episodes, seed, **kwargs)
+        return self._eval_env
+
+    # -- state ---------------------------------------------------------------
+
+    def checkpoint_manager(self, directory: str, max_to_keep: int = 3) -> CheckpointManager:
+        trackables = {"agent": self.agent, "env_steps": self._env_steps}
+        if not self.on_policy:
+            trackables["replay_buffer"] = self.replay_buffer
+        return CheckpointManager(directory, trackables, max_to_keep=max_to_keep)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able trainer state saved beside the TF checkpoint."""
+        return {
+            "env_steps": self.env_steps,
+            "train_steps": int(self.agent.train_step_counter.numpy()),
+            "seed": self.seed,
+            "history": self.history.to_dict(),
+            "agent_class": type(self.agent).__name__,
+            "config": self.config.to_dict() if hasattr(self.config, "to_dict") else {},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.history = History.from_dict(state["history"])
+        if self.seed is not None:
+            # Continue with a fresh, reproducible RNG stream rather than replaying step 0's.
+            tf.random.set_seed(self.seed + self.env_steps)
+
+    # -- public API ----------------------------------------------------------
+
+    def evaluate(self, episodes: int = 20) -> EvalResult:
+        """Mean return of the greedy policy over `episodes` evaluation episodes."""
+        return evaluate(self.agent.policy, self._make_eval_env(episodes), episodes)
+
+    def fit(
+        self,
+        total_env_steps: int,
+        *,
+        eval_every: int | None = 2_000,
+        eval_episodes: int = 20,
+        callbacks: list[Callback] | None = None,
+        resume: bool = False,
+        verbose: int = 1,
+    ) -> History:
+        """Collects and trains until `total_env_steps` env steps have been taken.
+
+        Args:
+            total_env_steps: the env-step count to reach (absolute: a resumed
+                run continues up to it).
+            eval_every: evaluate the greedy policy every this many env steps;
+                None disables. Default 2,000.
+            eval_episodes: episodes per evaluation. Default 20.
+            callbacks: `tfrl.callbacks` instances (EarlyStopping, Checkpoint,
+                CSVLogger, TensorBoard, or your own).
+            resume: restore the latest checkpoint of the `Checkpoint` callback
+                first. Default False.
+            verbose: 0 silent, 1 progress bar. Default 1.
+
+        Returns:
+            The `History` (also `trainer.history`).
+        """
+        if (
+            isinstance(total_env_steps, bool)
+            or not isinstance(total_env_steps, int)
+            or total_env_steps < 1
+        ):
+            raise ConfigError(f"total_env_steps={total_env_steps!r} must be a whole number ≥ 1.")
+        if eval_every is not None and eval_every < 1:
+            raise ConfigError(f"eval_every={eval_every!r} must be ≥ 1, or None to skip evaluation.")
+        callbacks = list(callbacks or [])
+        if resume and not any(isinstance(cb, Checkpoint) for cb in callbacks):
+            raise ConfigError(
+                "resume=True needs to know where checkpoints are: pass "
+                "callbacks=[tfrl.callbacks.Checkpoint('runs/my_run')]."
+            )
+        if self.seed is not None and not resume:
+            tf.random.set_seed(self.seed)
+        cbs = CallbackList(callbacks)
+        cbs.set_trainer(self)
+        self.stop_training = False
+        self.resuming = resume
+        cbs.on_train_begin()
+        progbar = tf.keras.utils.Progbar(
+            total_env_steps,
+            verbose=verbose,
+            stateful_metrics=["steps/s", "return", "loss", "eval"],
+            unit_name="step",
+        )
+        c = self.config
+        time_step = self.env.reset()
+        policy_state = self.agent.collect_policy.get_initial_state(self.num_envs)
+        last_eval = self.history.eval_steps[-1] if self.history.eval_steps else 0
+        train_seconds = 0.0
+        logs: dict[str, Any] = {}
+        while self.env_steps < total_env_steps and not self.stop_training:
+            start = time.perf_counter()
+            time_step, policy_state = self._collect(time_step, policy_state)
+            self._env_steps.assign_add(self.iteration_env_steps)
+            loss = None
+            if self.on_policy or self.env_steps >= c.learning_starts:
+                loss = float(self._train())
+            seconds = time.perf_counter() - start
+            train_seconds += seconds
+            logs = {
+                "env_steps": self.env_steps,
+                "train_steps": int(self.agent.train_step_counter.numpy()),
+                "steps_per_sec": self.iteration_env_steps / seconds,
+                "train_return": float(self.return_metric.result()),
+                "train_seconds": train_seconds,
+            }
+            if loss is not None:
+                logs["loss"] = loss
+            if eval_every is not None and self.env_steps - last_eval >= eval_every:
+                last_eval = self.env_steps
+                eval_logs = self._run_evaluation(eval_episodes)
+                logs.update(eval_logs)
+                cbs.on_evaluate_end(self.env_steps, eval_logs)
+            self.history.log(logs)
+            cbs.on_iteration_end(self.env_steps, logs)
+            progbar.update(
+                min(self.env_steps, total_env_steps),
+                values=[
+                    ("steps/s", logs["steps_per_sec"]),
+                    ("return", logs["train_return"]),
+                    ("loss", logs.get("loss", float("nan"))),
+                    (
+                        "eval",
+                        self.history.eval_returns[-1]
+                        if self.history.eval_returns
+                        else float("nan"),
+                    ),
+                ],
+            )
+        if verbose and self.stop_training:
+            print()
+        cbs.on_train_end(logs)
+        return self.history
+
+    def _run_evaluation(self, episodes: int) -> dict[str, float]:
+        start = time.perf_counter()
+        result = self.evaluate(episodes)
+        seconds = time.perf_counter() - start
+        self.history.log_eval(self.env_steps, result.mean, result.std, seconds)
+        logger.info("env step %d: eval return %s", self.env_steps, result)
+        return {"eval_return": result.mean, "eval_std": result.std, "eval_seconds": seconds}
