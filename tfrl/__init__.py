@@ -24,7 +24,7 @@ _LAZY = {
     "console": ("tfrl.console", None),
     "Trainer": ("tfrl.training.trainer", "Trainer"),
     "History": ("tfrl.training.history", "History"),
-    "train": ("tfrl.training.train", "train"),
+    "train": ("tfrl.training.run", "train"),
     "evaluate": ("tfrl.training.evaluate", "evaluate"),
     "export": ("tfrl.export.exporter", "export"),
     "load": ("tfrl.export.exporter", "load"),

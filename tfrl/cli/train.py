@@ -1,0 +1,135 @@
+"""`tfrl train`: train an agent on a gymnasium env, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+__all__ = ["register", "run"]
+
+EPILOG = """\
+examples:
+  tfrl train CartPole-v1 --agent dqn --output runs/cartpole --target-return 475
+  tfrl train CartPole-v1 --agent ppo --steps 200000 --hparam learning_rate=3e-4
+  tfrl train --config run.yaml --output runs/exp1
+  tfrl train --resume --output runs/cartpole
+
+A config file (YAML or JSON) holds the same fields as the flags:
+  env_id: CartPole-v1
+  agent: dqn
+  total_env_steps: 60000
+  num_envs: 8
+  target_return: 475
+  hparams: {learning_rate: 0.0023, hidden_units: [256, 256]}
+Flags given on the command line override the file. `tfrl train --resume --output DIR`
+reads everything from DIR/run.json and continues from the latest checkpoint.
+"""
+
+# flag dest → RunConfig field
+_FLAGS = {
+    "env_id": "env_id",
+    "agent": "agent",
+    "steps": "total_env_steps",
+    "num_envs": "num_envs",
+    "seed": "seed",
+    "eval_every": "eval_every",
+    "eval_episodes": "eval_episodes",
+    "target_return": "target_return",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train an agent on an environment",
+        description="Train an agent on a gymnasium environment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("env_id", nargs="?", help="gymnasium id, e.g. CartPole-v1 (see `tfrl envs`)")
+    p.add_argument("--agent", help="dqn, ddqn, reinforce, ppo or softmax (default dqn)")
+    p.add_argument("--steps", type=int, help="total env steps (default 100000)")
+    p.add_argument("--num-envs", type=int, help="parallel environments (default 8)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--eval-every", type=int, help="env steps between evaluations (default 2000)")
+    p.add_argument("--eval-episodes", type=int, help="episodes per evaluation (default 20)")
+    p.add_argument("--target-return", type=float, help="stop when an evaluation reaches this")
+    p.add_argument("--checkpoint-every", type=int, help="env steps between checkpoints")
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent hyper-parameter, repeatable (e.g. --hparam learning_rate=1e-3)",
+    )
+    p.add_argument("--config", help="YAML/JSON file of the same fields")
+    p.add_argument("--output", help="run directory: checkpoints, logs, run.json")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output")
+    p.add_argument("--export", metavar="NAME", help="export the result to saved_models/NAME/<N>/")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_hparams(pairs: list[str]) -> dict:
+    """`["a=1", "b=[2, 3]"]` → `{"a": 1, "b": [2, 3]}` (values read as YAML)."""
+    import yaml
+
+    from tfrl.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--hparam {pair!r} must look like KEY=VALUE, e.g. learning_rate=1e-3."
+            )
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _run_config(args: argparse.Namespace):
+    from tfrl.errors import ConfigError
+    from tfrl.training.run import RunConfig, read_run_config
+
+    if args.resume:
+        if not args.output:
+            raise ConfigError("--resume needs --output DIR, the run directory to continue.")
+        run = read_run_config(args.output)
+        if args.steps is not None:
+            run.total_env_steps = args.steps
+        return run
+    run = RunConfig.from_file(args.config) if args.config else RunConfig()
+    for flag, field in _FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(run, field, value)
+    run.hparams = {**run.hparams, **parse_hparams(args.hparam)}
+    return dataclasses.replace(run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfrl.training.run import train_run
+
+    run_config = _run_config(args)
+    print(
+        f"Training {run_config.agent} on {run_config.env_id} for {run_config.total_env_steps} "
+        f"env steps ({run_config.num_envs} envs)"
+        + (f", run dir {args.output}" if args.output else "")
+    )
+    trainer = train_run(
+        run_config, output_dir=args.output, resume=args.resume, verbose=0 if args.quiet else 1
+    )
+    h = trainer.history
+    if h.eval_returns:
+        print(
+            f"Last evaluation at {h.eval_steps[-1]} env steps: mean return {h.eval_returns[-1]:.1f}"
+        )
+    if args.export:
+        import os
+
+        from tfrl.export import export
+
+        path = export(trainer.agent, os.path.join("saved_models", args.export))
+        print(f"Exported to {path}")
+    return 0

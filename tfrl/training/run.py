@@ -1,0 +1,245 @@
+"""Training runs: one config, a directory that holds everything, `tfrl.train`.
+
+A run directory (`output_dir`) contains:
+
+    run.json          the RunConfig (env, agent, hyper-parameters, budget)
+    checkpoints/      atomic, resumable checkpoints (see tfrl.training.checkpoint)
+    log.csv           one row per iteration
+    tensorboard/      TensorBoard scalars
+
+`tfrl train` and `tfrl.train` write it; `load_run` rebuilds the agent from it
+(for `tfrl evaluate`, `tfrl export`, resuming).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from tfrl.atomic import atomic_write_text
+from tfrl.errors import CheckpointError, ConfigError, UnknownNameError, did_you_mean
+
+__all__ = ["RunConfig", "build_trainer", "load_run", "train"]
+
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything that defines a training run; the CLI reads the same fields.
+
+    Attributes:
+        env_id: gymnasium id. Default "CartPole-v1".
+        agent: agent name (`tfrl.agents.names()`). Default "dqn".
+        total_env_steps: env steps to train for. Default 100,000.
+        num_envs: parallel envs stepped as one batch. Default 8.
+        seed: seeds envs, exploration and evaluation. Default 0.
+        eval_every: env steps between evaluations. Default 2,000.
+        eval_episodes: episodes per evaluation. Default 20.
+        target_return: stop once an evaluation's mean return reaches it. Default None.
+        checkpoint_every: env steps between checkpoints. Default 10,000.
+        hparams: agent hyper-parameters (fields of the agent's config).
+        env_kwargs: keyword arguments for `gymnasium.make`.
+    """
+
+    env_id: str = "CartPole-v1"
+    agent: str = "dqn"
+    total_env_steps: int = 100_000
+    num_envs: int = 8
+    seed: int | None = 0
+    eval_every: int | None = 2_000
+    eval_episodes: int = 20
+    target_return: float | None = None
+    checkpoint_every: int = 10_000
+    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        """Builds a RunConfig, naming unknown keys and the nearest real one."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in fields:
+                raise UnknownNameError(
+                    f"{source} has an unknown field {key!r}.{did_you_mean(key, fields)} "
+                    f"Fields: {', '.join(sorted(fields))}. "
+                    "Agent hyper-parameters go under 'hparams'."
+                )
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str) -> RunConfig:
+        """Reads a YAML or JSON file of RunConfig fields."""
+        import yaml
+
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"Config file {path} is not valid YAML/JSON: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"Config file {path} must hold a mapping of RunConfig fields.")
+        return cls.from_dict(data, source=path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool) -> list:
+    from tfrl.training import callbacks
+
+    cbs: list = []
+    if run.target_return is not None:
+        cbs.append(callbacks.EarlyStopping(run.target_return))
+    if output_dir is not None:
+        cbs += [
+            callbacks.Checkpoint(os.path.join(output_dir, "checkpoints"), run.checkpoint_every),
+            callbacks.CSVLogger(os.path.join(output_dir, "log.csv"), append=resume),
+            callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
+        ]
+    return cbs
+
+
+def build_trainer(run: RunConfig, **objects: Any):
+    """The env, agent and Trainer a RunConfig describes."""
+    from tfrl import agents, envs
+    from tfrl.training.trainer import Trainer
+
+    env = envs.make(run.env_id, num_envs=run.num_envs, seed=run.seed, **run.env_kwargs)
+    hparams = dict(run.hparams)
+    if "hidden_units" in hparams:
+        hparams["hidden_units"] = tuple(hparams["hidden_units"])
+    agent = agents.make(run.agent, env, **hparams, **objects)
+    return Trainer(agent, env, seed=run.seed)
+
+
+def _write_run_file(output_dir: str, run: RunConfig, resume: bool) -> None:
+    path = os.path.join(output_dir, RUN_FILE)
+    if resume:
+        saved = read_run_config(output_dir)
+        changed = {
+            k: (v, getattr(run, k))
+            for k, v in saved.to_dict().items()
+            if k not in ("total_env_steps", "target_return") and getattr(run, k) != v
+        }
+        if changed:
+            detail = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in changed.items())
+            raise ConfigError(
+                f"Resuming {output_dir} with a different configuration ({detail}). Resume with "
+                "the run's own settings (tfrl train --resume --output DIR needs nothing else), "
+                "or start a new run in another directory."
+            )
+    elif os.path.exists(path):
+        raise CheckpointError(
+            f"{output_dir} already holds a run. Pass resume=True (tfrl train --resume) to "
+            "continue it, or choose a new output directory."
+        )
+    atomic_write_text(path, json.dumps(run.to_dict(), indent=2))
+
+
+def read_run_config(output_dir: str) -> RunConfig:
+    """The RunConfig saved in a run directory."""
+    path = os.path.join(output_dir, RUN_FILE)
+    if not os.path.exists(path):
+        raise CheckpointError(
+            f"{output_dir} is not a tfrl run directory (no {RUN_FILE}). Pass the --output "
+            "directory of a `tfrl train` run."
+        )
+    with open(path) as f:
+        return RunConfig.from_dict(json.load(f), source=path)
+
+
+def train(
+    env_id: str = "CartPole-v1",
+    agent: str = "dqn",
+    total_env_steps: int = 100_000,
+    *,
+    num_envs: int = 8,
+    seed: int | None = 0,
+    target_return: float | None = None,
+    output_dir: str | None = None,
+    resume: bool = False,
+    callbacks: list | None = None,
+    verbose: int = 1,
+    **hparams: Any,
+):
+    """Trains an agent on a gymnasium env in one call and returns the Trainer.
+
+    >>> trainer = tfrl.train("CartPole-v1", agent="dqn", target_return=475)
+    >>> trainer.history.eval_returns[-1]
+    >>> tfrl.export(trainer.agent, "saved_models/cartpole_dqn")
+
+    Args:
+        env_id: gymnasium id. Default "CartPole-v1".
+        agent: "dqn", "ddqn", "reinforce", "ppo" or "softmax". Default "dqn".
+        total_env_steps: env steps to train for. Default 100,000.
+        num_envs: parallel envs. Default 8.
+        seed: seed for envs and TensorFlow. Default 0.
+        target_return: stop early at this evaluation mean return. Default None.
+        output_dir: if given, a run directory with checkpoints, CSV and
+            TensorBoard logs; needed for `resume`. Default None.
+        resume: continue the run in `output_dir` from its latest checkpoint.
+        callbacks: more `tfrl.callbacks`.
+        verbose: 0 silent, 1 progress bar.
+        **hparams: the agent's hyper-parameters (e.g. `learning_rate=1e-3`) and
+            Keras objects (`q_network=`, `optimizer=`, ...).
+
+    Returns:
+        The fitted `tfrl.Trainer` (`.agent`, `.history`, `.evaluate()`).
+    """
+    objects = {
+        k: hparams.pop(k)
+        for k in ("q_network", "actor_network", "value_network", "optimizer")
+        if k in hparams
+    }
+    run = RunConfig(
+        env_id=env_id,
+        agent=agent,
+        total_env_steps=total_env_steps,
+        num_envs=num_envs,
+        seed=seed,
+        target_return=target_return,
+        hparams=hparams,
+    )
+    return train_run(
+        run, output_dir=output_dir, resume=resume, callbacks=callbacks, verbose=verbose, **objects
+    )
+
+
+def train_run(
+    run: RunConfig,
+    *,
+    output_dir: str | None = None,
+    resume: bool = False,
+    callbacks: list | None = None,
+    verbose: int = 1,
+    **objects: Any,
+):
+    """Trains what a RunConfig describes (the CLI's path); returns the Trainer."""
+    if resume and output_dir is None:
+        raise ConfigError("resume=True needs output_dir= (the run directory to continue).")
+    trainer = build_trainer(run, **objects)
+    if output_dir is not None:
+        _write_run_file(output_dir, run, resume)
+    trainer.fit(
+        run.total_env_steps,
+        eval_every=run.eval_every,
+        eval_episodes=run.eval_episodes,
+        callbacks=_callbacks_for(run, output_dir, resume) + list(callbacks or []),
+        resume=resume,
+        verbose=verbose,
+    )
+    return trainer
+
+
+def load_run(output_dir: str):
+    """Rebuilds a run's Trainer and restores its latest checkpoint."""
+    run = read_run_config(output_dir)
+    trainer = build_trainer(run)
+    manager = trainer.checkpoint_manager(os.path.join(output_dir, "checkpoints"))
+    trainer.load_state(manager.restore())
+    return trainer
