@@ -1,0 +1,126 @@
+"""`export()`: a policy as the next TF Serving version of a model, atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.policies import policy_saver, tf_policy
+
+from tfrl.atomic import atomic_directory
+from tfrl.errors import ExportError
+from tfrl.export.signature import SERVING_DEFAULT, serving_function
+from tfrl.export.versions import next_version
+
+__all__ = ["export", "load"]
+
+logger = logging.getLogger(__name__)
+
+
+def export(
+    agent_or_policy: tf_agent.TFAgent | tf_policy.TFPolicy,
+    base_path: str,
+    *,
+    version: int | None = None,
+) -> str:
+    """Writes a policy as `base_path/<version>/`, a SavedModel TF Serving loads as is.
+
+    The SavedModel carries TF-Agents' signatures (`action`, `get_initial_state`,
+    `get_train_step`, `get_metadata`) and `serving_default`: a batch of
+    observations in, `action` plus `q_values` (DQN family) or `logits`
+    (categorical actor policies) out. The version appears whole or not at all:
+    it is written to a hidden temporary directory that TF Serving ignores and
+    renamed when complete.
+
+    Args:
+        agent_or_policy: a TF-Agents `TFAgent` (its greedy `agent.policy` is
+            exported, with its train step) or any `TFPolicy`.
+        base_path: the model's directory, e.g. "saved_models/cartpole_dqn".
+        version: the version number; default None takes one more than the
+            highest existing version (1 for a new model).
+
+    Returns:
+        The path of the new version directory.
+
+    Raises:
+        ExportError: bad argument, existing version, or a policy
+            `serving_default` cannot serve (see `tfrl.export.signature`).
+
+    Example:
+        >>> path = tfrl.export(agent, "saved_models/cartpole_dqn")  # .../cartpole_dqn/1
+    """
+    if isinstance(agent_or_policy, tf_agent.TFAgent):
+        policy = agent_or_policy.policy
+        train_step = agent_or_policy.train_step_counter
+    elif isinstance(agent_or_policy, tf_policy.TFPolicy):
+        policy, train_step = agent_or_policy, None
+    else:
+        raise ExportError(
+            f"export() received a {type(agent_or_policy).__name__}; pass a TF-Agents TFAgent "
+            "(e.g. from tfrl.agents.make) or a TFPolicy (e.g. agent.policy)."
+        )
+    if not isinstance(train_step, (tf.Variable, type(None))):
+        train_step = None
+    if version is None:
+        version = next_version(base_path)
+    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ExportError(
+            f"export() received version={version!r}; pass a positive integer, or None for "
+            "the next free version."
+        )
+    path = os.path.join(os.path.abspath(base_path), str(version))
+    if os.path.exists(path):
+        raise ExportError(
+            f"{path} already exists; pass version=None to write the next free version "
+            f"({next_version(base_path)}), or remove it first."
+        )
+    serving = serving_function(policy)
+    saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
+    saver.signatures[SERVING_DEFAULT] = serving
+    try:
+        with atomic_directory(path) as tmp:
+            saver.save(tmp)
+    except FileExistsError as e:
+        raise ExportError(
+            f"{path} appeared while exporting (another export wrote it); retry with version=None."
+        ) from e
+    except OSError as e:
+        if os.path.exists(path):
+            raise ExportError(f"{path} appeared while exporting; retry with version=None.") from e
+        raise
+    logger.info("Exported %s to %s", type(policy).__name__, path)
+    return path
+
+
+def load(path: str) -> Any:
+    """Loads an export with `tf.saved_model.load` (TF2 eager API).
+
+    Args:
+        path: a version directory (`base/<N>`), or a model's base directory, in
+            which case its latest version is loaded.
+
+    Returns:
+        The loaded SavedModel: call `.signatures["serving_default"](observation=...)`,
+        or TF-Agents' `.action(time_step)`.
+
+    Raises:
+        ExportError: no SavedModel there.
+    """
+    from tfrl.export.versions import SAVED_MODEL_FILES, list_versions
+
+    path = os.path.abspath(path)
+    if not any(os.path.isfile(os.path.join(path, f)) for f in SAVED_MODEL_FILES):
+        versions = list_versions(path)
+        if not versions:
+            raise ExportError(
+                f"{path} holds neither saved_model.pb nor integer version directories; "
+                "pass a path written by tfrl.export()."
+            )
+        path = os.path.join(path, str(versions[-1]))
+    try:
+        return tf.saved_model.load(path)
+    except Exception as e:
+        raise ExportError(f"tf.saved_model.load cannot load {path}: {e}") from e
