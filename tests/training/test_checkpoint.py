@@ -1,0 +1,113 @@
+"""Checkpoints: atomic, complete (agent, optimizer, replay, counters), resumable."""
+
+import os
+
+import numpy as np
+import pytest
+
+import tfrl
+from tfrl.errors import CheckpointError
+
+
+def _trainer(seed=0):
+    env = tfrl.envs.make("CartPole-v1", num_envs=4, seed=seed)
+    agent = tfrl.agents.make(
+        "dqn", env, hidden_units=(16,), collect_env_steps=64, train_steps=4, learning_starts=64
+    )
+    return tfrl.Trainer(agent, env, seed=seed)
+
+
+def _weights(agent):
+    return [v.numpy().copy() for v in agent._q_network.variables]
+
+
+def test_resume_restores_weights_optimizer_replay_and_counters(tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    first = _trainer()
+    first.fit(256, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt, 128)], verbose=0)
+    saved_weights = _weights(first.agent)
+    saved_opt = [v.numpy().copy() for v in first.agent._optimizer.variables()]
+    assert os.path.basename(open(os.path.join(ckpt, "latest")).read()) == "ckpt-256"
+
+    second = _trainer(seed=1)  # fresh weights
+    assert not all(np.array_equal(a, b) for a, b in zip(saved_weights, _weights(second.agent)))
+    second.fit(
+        256, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
+    )
+    assert second.env_steps == 256  # nothing left to do: restored at the target
+    for a, b in zip(saved_weights, _weights(second.agent)):
+        np.testing.assert_array_equal(a, b)
+    # Keras creates Adam's slots on first use; the checkpoint fills them in as they appear.
+    second.agent._optimizer.build(second.agent._q_network.trainable_variables)
+    restored_opt = [v.numpy() for v in second.agent._optimizer.variables()]
+    assert len(restored_opt) == len(saved_opt)
+    for a, b in zip(saved_opt, restored_opt):
+        np.testing.assert_array_equal(a, b)
+    assert int(second.agent.train_step_counter) == int(first.agent.train_step_counter)
+    assert int(second.replay_buffer.num_frames()) == int(first.replay_buffer.num_frames())
+
+    second.fit(
+        384, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
+    )
+    assert second.env_steps == 384
+    assert second.history.history["env_steps"][-3:] == [256, 320, 384]
+
+
+def test_resume_with_nothing_to_resume_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="No checkpoint to resume from"):
+        _trainer().fit(
+            64, callbacks=[tfrl.callbacks.Checkpoint(str(tmp_path))], resume=True, verbose=0
+        )
+
+
+def test_fresh_run_refuses_to_overwrite_checkpoints(tmp_path):
+    ckpt = str(tmp_path)
+    _trainer().fit(64, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
+    before = sorted(os.listdir(ckpt))
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        _trainer().fit(64, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
+    assert sorted(os.listdir(ckpt)) == before
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_overwrites_nothing(tmp_path):
+    ckpt = str(tmp_path)
+    _trainer().fit(64, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
+    data = [f for f in os.listdir(os.path.join(ckpt, "ckpt-64")) if ".data-" in f][0]
+    path = os.path.join(ckpt, "ckpt-64", data)
+    with open(path, "r+b") as f:
+        f.truncate(100)
+    snapshot = {
+        n: os.path.getsize(os.path.join(ckpt, "ckpt-64", n))
+        for n in os.listdir(os.path.join(ckpt, "ckpt-64"))
+    }
+    with pytest.raises(CheckpointError, match="corrupt"):
+        _trainer().fit(128, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0)
+    assert sorted(os.listdir(ckpt)) == ["ckpt-64", "latest"]
+    assert snapshot == {n: os.path.getsize(os.path.join(ckpt, "ckpt-64", n)) for n in snapshot}
+
+
+def test_checkpoint_of_a_different_agent_is_refused(tmp_path):
+    ckpt = str(tmp_path)
+    _trainer().fit(64, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
+    env = tfrl.envs.make("CartPole-v1", num_envs=4, seed=0)
+    other = tfrl.agents.make("dqn", env, hidden_units=(8, 8), collect_env_steps=64)
+    with pytest.raises(CheckpointError, match="different agent"):
+        tfrl.Trainer(other, env).fit(
+            128, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
+        )
+
+
+def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    ckpt = str(tmp_path)
+    trainer = _trainer()
+    callback = tfrl.callbacks.Checkpoint(ckpt, every_env_steps=64)
+    trainer.fit(64, eval_every=None, callbacks=[callback], verbose=0)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(callback.manager._checkpoint, "write", boom)
+    with pytest.raises(OSError, match="disk full"):
+        callback.manager.save(128, trainer.state())
+    assert sorted(os.listdir(ckpt)) == ["ckpt-64", "latest"]
+    assert open(os.path.join(ckpt, "latest")).read() == "ckpt-64"

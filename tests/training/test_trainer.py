@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+import tfrl
+from tfrl.errors import ConfigError
+
+
+def _dqn(num_envs=4, seed=0, **hparams):
+    env = tfrl.envs.make("CartPole-v1", num_envs=num_envs, seed=seed)
+    hparams = {"hidden_units": (32,), "learning_starts": 64, "train_steps": 8, **hparams}
+    return tfrl.agents.make("dqn", env, **hparams), env
+
+
+def test_fit_counts_env_steps_trains_and_records_history():
+    agent, env = _dqn(collect_env_steps=64, learning_starts=100)
+    trainer = tfrl.Trainer(agent, env, seed=0)
+    history = trainer.fit(256, eval_every=128, eval_episodes=3, verbose=0)
+    assert trainer.env_steps == 256
+    assert int(agent.train_step_counter) == 8 * 3  # the first iteration only fills replay
+    assert history.history["env_steps"] == [64, 128, 192, 256]
+    assert history.eval_steps == [128, 256] and len(history.eval_returns) == 2
+    assert all(np.isfinite(history.history["loss"]))
+
+
+def test_early_stopping_ends_fit_at_target():
+    agent, env = _dqn(collect_env_steps=64)
+    stop = tfrl.callbacks.EarlyStopping(target_return=0.0)
+    trainer = tfrl.Trainer(agent, env)
+    trainer.fit(10_000, eval_every=64, eval_episodes=2, callbacks=[stop], verbose=0)
+    assert trainer.env_steps == 64 and stop.stopped_at == 64
+
+
+def test_evaluate_random_policy_on_cartpole_is_short():
+    from tf_agents.policies import random_tf_policy
+
+    env = tfrl.envs.make("CartPole-v1")
+    policy = random_tf_policy.RandomTFPolicy(env.time_step_spec(), env.action_spec())
+    result = tfrl.evaluate(policy, "CartPole-v1", episodes=30, seed=0)
+    assert len(result.returns) == 30
+    assert 10 < result.mean < 40  # a random CartPole policy lasts ~22 steps
+    assert result.returns == [float(n) for n in result.lengths]
+
+
+def test_evaluate_refuses_bad_episodes():
+    agent, _ = _dqn()
+    with pytest.raises(ConfigError, match="episodes=0"):
+        tfrl.evaluate(agent, "CartPole-v1", episodes=0)
+
+
+def test_trainer_refuses_agent_built_for_another_env():
+    agent, _ = _dqn()
+    other = tfrl.envs.make("tfrl/MultiArmedBandit-v0")
+    with pytest.raises(ConfigError, match="Build the agent from this env"):
+        tfrl.Trainer(agent, other)
+
+
+def test_resume_without_checkpoint_callback_is_refused():
+    agent, env = _dqn()
+    with pytest.raises(ConfigError, match=r"resume=True.*Checkpoint"):
+        tfrl.Trainer(agent, env).fit(100, resume=True, verbose=0)
+
+
+@pytest.mark.slow
+def test_dqn_solves_cartpole():
+    env = tfrl.envs.make("CartPole-v1", num_envs=8, seed=0)
+    trainer = tfrl.Trainer(tfrl.agents.make("dqn", env), env, seed=0)
+    stop = tfrl.callbacks.EarlyStopping(475)
+    history = trainer.fit(60_000, callbacks=[stop], verbose=0)
+    assert stop.stopped_at is not None, history.eval_returns
+    assert history.eval_returns[-1] >= 475
