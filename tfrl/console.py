@@ -40,6 +40,8 @@ def quiet(verbose: bool | None = None) -> None:
     # autograph's generated code trips Python 3.11's `is` with a literal check.
     warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_probability")
+    # TF-Agents policies carry tfp distribution specs; saving them warns on every export.
+    warnings.filterwarnings("ignore", message="Encoding a StructuredValue")
     # gym (pulled in by TF-Agents) prints its notice straight to stderr on import.
     with contextlib.redirect_stderr(io.StringIO()):
         import tensorflow as tf
