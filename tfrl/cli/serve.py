@@ -1,0 +1,118 @@
+"""`tfrl serve`: a local server with TensorFlow Serving's REST API."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+EPILOG = """\
+examples:
+  tfrl serve --model_name cartpole_dqn --model_base_path saved_models/cartpole_dqn
+  tfrl serve --model_config_file models.config --port 8501
+  curl -d '{"instances": [[0.0, 0.1, 0.0, -0.1]]}' \\
+      http://127.0.0.1:8501/v1/models/cartpole_dqn:predict
+
+The same exports and models.config work with TensorFlow Serving itself
+(see docs/serving.md). New integer version directories under a base path are
+loaded while serving; the latest is served once loaded.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve exports with TensorFlow Serving's REST API (local, for trying and tests)",
+        description=(
+            "Serve SavedModel exports over TensorFlow Serving's REST API: GET "
+            "/v1/models/<name>[/metadata], POST /v1/models/<name>[/versions/<N>]:predict. "
+            "Flag names follow tensorflow_model_server's."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("what to serve (a name/base path pair, or a models.config)")
+    what.add_argument("--model_name", help="name in URLs (default 'default', as TF Serving)")
+    what.add_argument(
+        "--model_base_path", help="directory of integer versions, e.g. saved_models/cartpole_dqn"
+    )
+    what.add_argument(
+        "--model_config_file", help="TF Serving models.config (text-format ModelServerConfig)"
+    )
+    net = p.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    net.add_argument(
+        "--port",
+        "--rest_api_port",
+        dest="port",
+        type=int,
+        default=8501,
+        help="REST port (default 8501; 0 picks a free one)",
+    )
+    net.add_argument(
+        "--max_body_bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="largest request body; larger gets HTTP 413 (default 16 MiB)",
+    )
+    tuning = p.add_argument_group("versions and batching")
+    tuning.add_argument(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="seconds between polls of the base paths for new versions (default 1)",
+    )
+    tuning.add_argument(
+        "--max_batch_size",
+        type=int,
+        default=64,
+        help="most examples per model call when batching concurrent requests (default 64)",
+    )
+    tuning.add_argument(
+        "--batch_timeout_micros",
+        type=int,
+        default=0,
+        help="wait up to this long to fill a batch when the model is idle (default 0)",
+    )
+    tuning.add_argument(
+        "--max_enqueued_batches",
+        type=int,
+        default=1024,
+        help="most queued requests per signature; beyond, HTTP 429 (default 1024)",
+    )
+    tuning.add_argument("--no_batching", action="store_true", help="run every request on its own")
+    tuning.add_argument(
+        "--num_threads", type=int, default=2, help="threads running model calls (default 2)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from tfrl.serving import BatchingOptions, Server, ServerOptions, model_configs
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log = logging.getLogger("tfrl.serving")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    models = model_configs(args.model_name, args.model_base_path, args.model_config_file)
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        poll_interval=args.file_system_poll_wait_seconds,
+        max_body_bytes=args.max_body_bytes,
+        num_threads=args.num_threads,
+        batching=BatchingOptions(
+            max_batch_size=args.max_batch_size,
+            timeout=args.batch_timeout_micros / 1e6,
+            max_enqueued=args.max_enqueued_batches,
+            enabled=not args.no_batching,
+        ),
+    )
+    for m in models:
+        print(f"Model {m.name!r} from {m.base_path}")
+    Server(models, options).serve_forever()
+    print("tfrl serve: stopped.")
+    return 0

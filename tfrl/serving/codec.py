@@ -1,0 +1,261 @@
+"""TF Serving's REST JSON ⇄ numpy arrays, checked against a signature.
+
+Requests: `{"signature_name": ..., "instances": [...]}` (row format: one
+entry per example, stacked along a new dimension 0) or `{"inputs": ...}`
+(columnar: whole tensors). With one input, entries/tensors may be bare
+values; with several, objects keyed by input name. Answers mirror the
+request: `{"predictions": [...]}` (one entry per example; a bare value when
+the signature has one output, else an object) or `{"outputs": ...}` (a bare
+tensor for one output, else an object).
+
+Everything a client can get wrong raises `ServingError(INVALID_ARGUMENT)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfrl.export.session_model import TensorInfo
+from tfrl.serving.status import Code, ServingError
+
+__all__ = ["PredictRequest", "decode_inputs", "encode_outputs", "parse_predict_request"]
+
+_KEYS = {"signature_name", "instances", "inputs"}
+ROW, COLUMNAR = "row", "columnar"
+
+
+@dataclasses.dataclass
+class PredictRequest:
+    """A parsed `:predict` body, not yet checked against a signature."""
+
+    signature_name: str
+    format: str  # ROW or COLUMNAR
+    data: Any
+
+
+def _invalid(message: str) -> ServingError:
+    return ServingError(Code.INVALID_ARGUMENT, message)
+
+
+def _reject_constant(name: str) -> float:
+    raise _invalid(f"JSON Parse error: {name} is not a valid number; send finite numbers.")
+
+
+def parse_predict_request(body: bytes) -> PredictRequest:
+    """Parses and checks the top level of a `:predict` request body."""
+    try:
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except ServingError:
+        raise
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _invalid(f"JSON Parse error: {e}") from None
+    if not isinstance(doc, dict):
+        raise _invalid(
+            f"JSON Value: {_brief(doc)} Is not object; send "
+            '{"instances": [...]} or {"inputs": ...}.'
+        )
+    unknown = sorted(set(doc) - _KEYS)
+    if unknown:
+        raise _invalid(
+            f"Unknown key(s) {unknown} in request; expected 'instances' or 'inputs' and "
+            "optionally 'signature_name'."
+        )
+    if "instances" in doc and "inputs" in doc:
+        raise _invalid("Request contains both 'instances' and 'inputs'; send only one of them.")
+    if "instances" not in doc and "inputs" not in doc:
+        raise _invalid("Missing 'inputs' or 'instances' key; send one of them.")
+    signature = doc.get("signature_name", "serving_default")
+    if not isinstance(signature, str):
+        raise _invalid(f"'signature_name' must be a string, got {_brief(signature)}.")
+    if "instances" in doc:
+        if not isinstance(doc["instances"], list):
+            raise _invalid(
+                f"Expecting 'instances' to be an list/array, got {_brief(doc['instances'])}."
+            )
+        return PredictRequest(signature, ROW, doc["instances"])
+    return PredictRequest(signature, COLUMNAR, doc["inputs"])
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def decode_inputs(
+    request: PredictRequest, specs: Mapping[str, TensorInfo]
+) -> dict[str, np.ndarray]:
+    """The request's named input arrays, checked against the signature's `specs`."""
+    names = sorted(specs)
+    if request.format == ROW:
+        raw = _rows(request.data, names)
+    else:
+        raw = _columns(request.data, names)
+    return {name: _to_array(name, raw[name], specs[name], request.format) for name in names}
+
+
+def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
+    if not instances:
+        raise _invalid("'instances' is empty; send at least one instance (an empty batch).")
+    named = all(isinstance(x, dict) for x in instances)
+    if not named and any(isinstance(x, dict) for x in instances):
+        raise _invalid("'instances' mixes named (object) and unnamed entries; use one form.")
+    if not named:
+        if len(names) != 1:
+            raise _invalid(
+                f"The signature has {len(names)} inputs {names}; each instance must be an "
+                "object keyed by input name."
+            )
+        return {names[0]: instances}
+    for i, instance in enumerate(instances):
+        _check_names(set(instance), names, f"instance {i}")
+    return {name: [x[name] for x in instances] for name in names}
+
+
+def _columns(inputs: Any, names: list[str]) -> dict[str, Any]:
+    if isinstance(inputs, dict):
+        _check_names(set(inputs), names, "'inputs'")
+        return inputs
+    if len(names) != 1:
+        raise _invalid(
+            f"The signature has {len(names)} inputs {names}; 'inputs' must be an object "
+            "keyed by input name."
+        )
+    return {names[0]: inputs}
+
+
+def _check_names(got: set[str], names: list[str], where: str) -> None:
+    missing = sorted(set(names) - got)
+    if missing:
+        raise _invalid(f"{where} is missing named input(s) {missing}; the signature takes {names}.")
+    unknown = sorted(got - set(names))
+    if unknown:
+        raise _invalid(f"{where} has unknown input(s) {unknown}; the signature takes {names}.")
+
+
+def _to_array(name: str, value: Any, spec: TensorInfo, fmt: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (ValueError, OverflowError) as e:
+        raise _invalid(
+            f"Input {name!r} is not a rectangular array of numbers ({e}); every row must "
+            "have the same length."
+        ) from None
+    dtype = spec.dtype
+    kind = array.dtype.kind
+    if dtype.is_floating:
+        ok = kind in "iuf"
+    elif dtype.is_integer:
+        ok = kind in "iu"
+    elif dtype == tf.bool:
+        ok = kind == "b"
+    elif dtype == tf.string:
+        ok = kind == "U"
+    else:
+        ok = False
+    if not ok or array.dtype == object:
+        raise _invalid(
+            f"Input {name!r} must hold {dtype.name} values, but got {_kind_name(array)} "
+            f"values; e.g. send {_example(dtype)}."
+        )
+    if dtype == tf.string:
+        array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
+    else:
+        target = dtype.as_numpy_dtype
+        if dtype.is_integer:
+            info = np.iinfo(target)
+            if array.size and (array.min() < info.min or array.max() > info.max):
+                raise _invalid(
+                    f"Input {name!r} has values outside the {dtype.name} range "
+                    f"[{info.min}, {info.max}]."
+                )
+        with np.errstate(over="ignore"):
+            array = array.astype(target, copy=False)
+        if dtype.is_floating and not np.isfinite(array).all():
+            raise _invalid(
+                f"Input {name!r} has NaN or infinite values (or values too large for "
+                f"{dtype.name}); send finite numbers."
+            )
+    _check_shape(name, array.shape, spec, fmt)
+    return array
+
+
+def _kind_name(array: np.ndarray) -> str:
+    return {
+        "i": "integer",
+        "u": "integer",
+        "f": "floating-point",
+        "b": "boolean",
+        "U": "string",
+    }.get(array.dtype.kind, "mixed or nested")
+
+
+def _example(dtype: tf.DType) -> str:
+    if dtype.is_floating:
+        return "0.5"
+    if dtype.is_integer:
+        return "1"
+    return "true" if dtype == tf.bool else '"text"'
+
+
+def _check_shape(name: str, shape: tuple[int, ...], spec: TensorInfo, fmt: str) -> None:
+    if spec.shape is None:
+        return
+    expected = "[" + ", ".join("-1" if d is None else str(d) for d in spec.shape) + "]"
+    fits = len(shape) == len(spec.shape) and all(
+        d is None or d == s for d, s in zip(spec.shape, shape)
+    )
+    if not fits:
+        per = " (the instances stacked along dimension 0)" if fmt == ROW else ""
+        raise _invalid(
+            f"Input {name!r} has shape {list(shape)}{per}, but the signature expects "
+            f"{expected} (-1: any size)."
+        )
+    if spec.batched and shape[0] == 0:
+        raise _invalid(f"Input {name!r} is an empty batch; send at least one example.")
+
+
+def encode_outputs(outputs: Mapping[str, np.ndarray], fmt: str) -> dict[str, Any]:
+    """The JSON-ready answer for outputs of a request in format `fmt`."""
+    names = sorted(outputs)
+    if fmt == COLUMNAR:
+        if len(names) == 1:
+            return {"outputs": _jsonable(outputs[names[0]])}
+        return {"outputs": {n: _jsonable(outputs[n]) for n in names}}
+    sizes = {n: (np.shape(outputs[n])[0] if np.ndim(outputs[n]) else None) for n in names}
+    batch = {s for s in sizes.values()}
+    if len(batch) != 1 or None in batch:
+        raise _invalid(
+            f"Outputs {sizes} do not share a batch dimension 0, so they cannot be returned "
+            "as 'predictions'; send the request in the columnar 'inputs' format."
+        )
+    (size,) = batch
+    lists = {n: _jsonable(outputs[n]) for n in names}
+    if len(names) == 1:
+        return {"predictions": lists[names[0]]}
+    return {"predictions": [{n: lists[n][i] for n in names} for i in range(size)]}
+
+
+def _jsonable(array: np.ndarray) -> Any:
+    array = np.asarray(array)
+    if array.dtype == object or array.dtype.kind == "S":
+        return np.vectorize(_text, otypes=[object])(array).tolist()
+    if array.dtype in (np.float32, np.float16) and array.size:
+        # Shortest text that reads back as the same float32 (0.1, not 0.100000001).
+        return array.astype(str).astype(np.float64).tolist()
+    return array.tolist()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode("ascii")}  # type: ignore[return-value]
+    return str(value)
