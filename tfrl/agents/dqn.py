@@ -140,6 +140,12 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             train_step_counter=tf.Variable(0, dtype=tf.int64, name="train_step_counter"),
         )
 
+    def _loss(self, experience, td_errors_loss_fn=None, gamma=None, **kwargs):
+        # TF-Agents' public `loss()` reaches `_loss` without gamma (so with 1.0);
+        # default it to the agent's own so `agent.loss()` is the loss `train()` minimises.
+        gamma = self._gamma if gamma is None else gamma
+        return super()._loss(experience, td_errors_loss_fn, gamma, **kwargs)
+
     def _epsilon(self) -> tf.Tensor:
         c = self.config
         fraction = tf.cast(self.env_step_counter, tf.float32) / float(max(c.exploration_steps, 1))

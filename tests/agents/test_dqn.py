@@ -1,0 +1,109 @@
+"""DQN: loss maths on a tiny constant network, factory errors, Keras models."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
+
+import tfrl
+from tfrl.errors import IncompatibleAgentError, UnknownNameError
+
+OBS = tensor_spec.TensorSpec((1,), tf.float32, "observation")
+ACTIONS = tensor_spec.BoundedTensorSpec((), tf.int64, 0, 1, "action")
+
+
+def _agent(name, loss):
+    # Q(s) = [s, 2s]: every number below can be worked out by hand.
+    q = tf.keras.Sequential(
+        [
+            tf.keras.layers.Dense(
+                2,
+                kernel_initializer=tf.keras.initializers.Constant([[1.0, 2.0]]),
+                bias_initializer="zeros",
+            )
+        ]
+    )
+    config = tfrl.agents.agent_class(name).config_class(gamma=0.9, loss=loss, hidden_units=())
+    return tfrl.agents.agent_class(name)(ts.time_step_spec(OBS), ACTIONS, config, q_network=q)
+
+
+def _experience(discount_after_first_step):
+    """Two rows of s=1 --a=0, r=1--> s'=2; the first continues, the second has the given discount."""
+    mid = ts.StepType.MID
+    return trajectory.Trajectory(
+        step_type=tf.constant([[mid, mid], [mid, mid]], tf.int32),
+        observation=tf.constant([[[1.0], [2.0]], [[1.0], [2.0]]]),
+        action=tf.constant([[0, 0], [0, 0]], tf.int64),
+        policy_info=(),
+        next_step_type=tf.constant([[mid, mid], [ts.StepType.LAST, mid]], tf.int32),
+        reward=tf.constant([[1.0, 0.0], [1.0, 0.0]]),
+        discount=tf.constant([[1.0, 1.0], [discount_after_first_step, 1.0]]),
+    )
+
+
+@pytest.mark.parametrize("name", ["dqn", "ddqn"])
+def test_td_loss_matches_hand_computation(name):
+    # Bootstrapped row: target 1 + 0.9 * max(2, 4) = 4.6, Q(1, 0) = 1, TD error 3.6.
+    # Terminated row (discount 0): target 1 = Q(1, 0), TD error 0.
+    mse = _agent(name, "mse")
+    np.testing.assert_allclose(mse.loss(_experience(0.0)).loss, (3.6**2 + 0.0) / 2, rtol=1e-5)
+    huber = _agent(name, "huber")
+    np.testing.assert_allclose(huber.loss(_experience(0.0)).loss, ((3.6 - 0.5) + 0) / 2, rtol=1e-5)
+    # A truncated row keeps discount 1 and bootstraps like the first.
+    np.testing.assert_allclose(mse.loss(_experience(1.0)).loss, 3.6**2, rtol=1e-5)
+    # train() reports the same loss (computed before its gradient step).
+    np.testing.assert_allclose(huber.train(_experience(0.0)).loss, (3.6 - 0.5) / 2, rtol=1e-5)
+
+
+def test_epsilon_decays_linearly_with_env_steps():
+    env = tfrl.envs.make("CartPole-v1")
+    agent = tfrl.agents.make("dqn", env, epsilon_start=1.0, epsilon_end=0.1, exploration_steps=1000)
+    assert float(agent._epsilon()) == pytest.approx(1.0)
+    agent.env_step_counter.assign(500)
+    assert float(agent._epsilon()) == pytest.approx(0.55)
+    agent.env_step_counter.assign(5000)
+    assert float(agent._epsilon()) == pytest.approx(0.1)
+
+
+def test_keras_model_is_accepted_as_q_network():
+    env = tfrl.envs.make("CartPole-v1")
+    model = tf.keras.Sequential(
+        [tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(2)]
+    )
+    agent = tfrl.agents.make("dqn", env, q_network=model)
+    action = agent.policy.action(env.reset()).action
+    assert action.shape == (1,)
+    assert any(v is model.layers[0].kernel for v in agent._q_network.trainable_variables)
+
+
+def test_q_network_with_wrong_output_size_is_refused():
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(IncompatibleAgentError, match=r"outputs shape \(3,\).*Dense\(2\)"):
+        tfrl.agents.make("dqn", env, q_network=tf.keras.Sequential([tf.keras.layers.Dense(3)]))
+
+
+def test_dqn_on_continuous_actions_names_agents_that_fit():
+    env = tfrl.envs.make("Pendulum-v1")
+    with pytest.raises(IncompatibleAgentError, match=r"discrete action space.*'ppo'"):
+        tfrl.agents.make("dqn", env)
+
+
+def test_unknown_agent_and_hparam_get_suggestions():
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(UnknownNameError, match="Did you mean 'dqn'"):
+        tfrl.agents.make("dqm", env)
+    with pytest.raises(UnknownNameError, match="Did you mean 'learning_rate'"):
+        tfrl.agents.make("dqn", env, learnin_rate=1e-3)
+    with pytest.raises(UnknownNameError, match="does not take actor_network"):
+        tfrl.agents.make("dqn", env, actor_network=tf.keras.Sequential())
+
+
+@pytest.mark.parametrize(
+    "bad", [{"gamma": 1.5}, {"loss": "l1"}, {"learning_rate": 0}, {"epsilon_end": -0.1}]
+)
+def test_bad_hyper_parameters_are_refused_before_training(bad):
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        tfrl.agents.make("dqn", env, **bad)

@@ -1,0 +1,25 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+TFRL = os.path.join(os.path.dirname(sys.executable), "tfrl")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def tfrl_cli():
+    """Runs the installed `tfrl` command; returns the CompletedProcess."""
+
+    def run(*args, cwd=None, timeout=300):
+        return subprocess.run(
+            [TFRL, *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=cwd or ROOT,
+            timeout=timeout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": ""},
+        )
+
+    return run
