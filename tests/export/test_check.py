@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import tensorflow as tf
-from conftest import greedy_actions, observations
+from tiny_agents import greedy_actions, observations
 
 from tfrl.errors import ExportError
 from tfrl.export import check_export

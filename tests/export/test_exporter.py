@@ -3,11 +3,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import KINDS, greedy_actions, make_agent, observations
 from tf_agents.networks import q_network, q_rnn_network
 from tf_agents.policies import greedy_policy, policy_saver, q_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
+from tiny_agents import KINDS, greedy_actions, make_agent, observations
 
 import tfrl
 from tfrl.errors import ExportError, TfrlError

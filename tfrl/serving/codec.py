@@ -38,6 +38,7 @@ class PredictRequest:
     signature_name: str
     format: str  # ROW or COLUMNAR
     data: Any
+    may_have_bools: bool = True  # numpy would silently read true/false as 1/0
 
 
 def _invalid(message: str) -> ServingError:
@@ -71,6 +72,7 @@ def parse_predict_request(body: bytes) -> PredictRequest:
         raise _invalid("Request contains both 'instances' and 'inputs'; send only one of them.")
     if "instances" not in doc and "inputs" not in doc:
         raise _invalid("Missing 'inputs' or 'instances' key; send one of them.")
+    bools = b"true" in body or b"false" in body
     signature = doc.get("signature_name", "serving_default")
     if not isinstance(signature, str):
         raise _invalid(f"'signature_name' must be a string, got {_brief(signature)}.")
@@ -79,8 +81,8 @@ def parse_predict_request(body: bytes) -> PredictRequest:
             raise _invalid(
                 f"Expecting 'instances' to be an list/array, got {_brief(doc['instances'])}."
             )
-        return PredictRequest(signature, ROW, doc["instances"])
-    return PredictRequest(signature, COLUMNAR, doc["inputs"])
+        return PredictRequest(signature, ROW, doc["instances"], bools)
+    return PredictRequest(signature, COLUMNAR, doc["inputs"], bools)
 
 
 def _brief(value: Any) -> str:
@@ -97,7 +99,10 @@ def decode_inputs(
         raw = _rows(request.data, names)
     else:
         raw = _columns(request.data, names)
-    return {name: _to_array(name, raw[name], specs[name], request.format) for name in names}
+    return {
+        name: _to_array(name, raw[name], specs[name], request.format, request.may_have_bools)
+        for name in names
+    }
 
 
 def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
@@ -139,7 +144,15 @@ def _check_names(got: set[str], names: list[str], where: str) -> None:
         raise _invalid(f"{where} has unknown input(s) {unknown}; the signature takes {names}.")
 
 
-def _to_array(name: str, value: Any, spec: TensorInfo, fmt: str) -> np.ndarray:
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)
+
+
+def _to_array(
+    name: str, value: Any, spec: TensorInfo, fmt: str, may_have_bools: bool
+) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError) as e:
@@ -159,9 +172,12 @@ def _to_array(name: str, value: Any, spec: TensorInfo, fmt: str) -> np.ndarray:
         ok = kind == "U"
     else:
         ok = False
+    if ok and kind in "iuf" and may_have_bools and _has_bool(value):
+        ok = False
+        kind = "b"
     if not ok or array.dtype == object:
         raise _invalid(
-            f"Input {name!r} must hold {dtype.name} values, but got {_kind_name(array)} "
+            f"Input {name!r} must hold {dtype.name} values, but got {_kind_name(kind)} "
             f"values; e.g. send {_example(dtype)}."
         )
     if dtype == tf.string:
@@ -186,14 +202,9 @@ def _to_array(name: str, value: Any, spec: TensorInfo, fmt: str) -> np.ndarray:
     return array
 
 
-def _kind_name(array: np.ndarray) -> str:
-    return {
-        "i": "integer",
-        "u": "integer",
-        "f": "floating-point",
-        "b": "boolean",
-        "U": "string",
-    }.get(array.dtype.kind, "mixed or nested")
+def _kind_name(kind: str) -> str:
+    names = {"i": "integer", "u": "integer", "f": "floating-point", "b": "boolean", "U": "string"}
+    return names.get(kind, "mixed or nested")
 
 
 def _example(dtype: tf.DType) -> str:
@@ -207,6 +218,8 @@ def _example(dtype: tf.DType) -> str:
 def _check_shape(name: str, shape: tuple[int, ...], spec: TensorInfo, fmt: str) -> None:
     if spec.shape is None:
         return
+    if spec.batched and shape[:1] == (0,):
+        raise _invalid(f"Input {name!r} is an empty batch; send at least one example.")
     expected = "[" + ", ".join("-1" if d is None else str(d) for d in spec.shape) + "]"
     fits = len(shape) == len(spec.shape) and all(
         d is None or d == s for d, s in zip(spec.shape, shape)
@@ -217,8 +230,6 @@ def _check_shape(name: str, shape: tuple[int, ...], spec: TensorInfo, fmt: str) 
             f"Input {name!r} has shape {list(shape)}{per}, but the signature expects "
             f"{expected} (-1: any size)."
         )
-    if spec.batched and shape[0] == 0:
-        raise _invalid(f"Input {name!r} is an empty batch; send at least one example.")
 
 
 def encode_outputs(outputs: Mapping[str, np.ndarray], fmt: str) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+import asyncio
+import concurrent.futures
+import threading
+
+import numpy as np
+import pytest
+
+from tfrl.serving.batching import Batcher, BatchingOptions
+from tfrl.serving.status import Code, ServingError
+
+
+class Model:
+    """Doubles its input; records the batch sizes it was called with."""
+
+    def __init__(self, delay: threading.Event | None = None):
+        self.calls: list[int] = []
+        self.gate = delay
+
+    def __call__(self, feeds):
+        if self.gate is not None:
+            self.gate.wait(5)
+        x = feeds["x"]
+        if (x < 0).any():
+            raise ValueError("negative input")
+        self.calls.append(len(x))
+        return {"y": x * 2}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_rows():
+    model = Model()
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    batcher = Batcher(model, executor, BatchingOptions(max_batch_size=8), batchable=True)
+
+    async def main():
+        requests = [np.full((1 + i % 3, 1), i, np.float32) for i in range(20)]
+        results = await asyncio.gather(*(batcher.submit({"x": r}) for r in requests))
+        for r, out in zip(requests, results):
+            np.testing.assert_array_equal(out["y"], r * 2)
+
+    run(main())
+    assert sum(model.calls) == sum(1 + i % 3 for i in range(20))
+    assert len(model.calls) < 20  # some requests went together
+    assert max(model.calls) <= 8
+    executor.shutdown()
+
+
+def test_one_bad_request_does_not_fail_its_batch():
+    gate = threading.Event()
+    model = Model(gate)
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    batcher = Batcher(model, executor, BatchingOptions(), batchable=True)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))}))
+        await asyncio.sleep(0.05)  # first call is running; the next three queue up
+        rest = [
+            asyncio.ensure_future(batcher.submit({"x": np.full((1, 1), v)})) for v in (1, -1, 2)
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(first, *rest, return_exceptions=True)
+        assert isinstance(results[2], ValueError)
+        assert [r["y"].item() for i, r in enumerate(results) if i != 2] == [2, 2, 4]
+
+    run(main())
+    executor.shutdown()
+
+
+def test_full_queue_is_resource_exhausted():
+    gate = threading.Event()
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    batcher = Batcher(Model(gate), executor, BatchingOptions(max_enqueued=2), batchable=True)
+
+    async def main():
+        running = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))}))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1))})) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(ServingError, match="batch queue is full") as info:
+            await batcher.submit({"x": np.ones((1, 1))})
+        assert info.value.code is Code.RESOURCE_EXHAUSTED
+        gate.set()
+        await asyncio.gather(running, *queued)
+
+    run(main())
+    executor.shutdown()
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="max_batch_size=0; use 1 or more"):
+        BatchingOptions(max_batch_size=0)
