@@ -4,6 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tfrl.console import quiet  # noqa: E402
+from tfrl.console import quiet
 
 quiet()

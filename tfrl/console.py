@@ -35,7 +35,8 @@ def quiet(verbose: bool | None = None) -> None:
     if verbose:
         os.environ["TFRL_VERBOSE"] = "1"
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # autograph's generated code trips Python 3.11's `is` with a literal check.
     warnings.filterwarnings("ignore", category=SyntaxWarning)

@@ -30,7 +30,7 @@ def _agent(name, loss):
 
 
 def _experience(discount_after_first_step):
-    """Two rows of s=1 --a=0, r=1--> s'=2; the first continues, the second has the given discount."""
+    """Two rows of s=1 -(a=0, r=1)-> s'=2; row 2 ends with the given discount."""
     mid = ts.StepType.MID
     return trajectory.Trajectory(
         step_type=tf.constant([[mid, mid], [mid, mid]], tf.int32),

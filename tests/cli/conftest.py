@@ -19,7 +19,7 @@ def tfrl_cli():
             text=True,
             cwd=cwd or ROOT,
             timeout=timeout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": ""},
+            env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
         )
 
     return run

@@ -62,7 +62,7 @@ def test_train_evaluate_export_check_round_trip(tfrl_cli, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((run_dir / "run.json").read_text())["total_env_steps"] == 512
-    rows = list(csv.DictReader(open(run_dir / "log.csv")))
+    rows = list(csv.DictReader((run_dir / "log.csv").read_text().splitlines()))
     assert [int(r["env_steps"]) for r in rows] == [256, 512]
     assert (run_dir / "checkpoints" / "ckpt-512").is_dir()
 
@@ -135,7 +135,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tfrl_cli, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert latest.read_text().strip() == f"ckpt-{saved_step + 512}"
-    steps = [int(r["env_steps"]) for r in csv.DictReader(open(run_dir / "log.csv"))]
+    steps = [
+        int(r["env_steps"]) for r in csv.DictReader((run_dir / "log.csv").read_text().splitlines())
+    ]
     assert steps[-2:] == [saved_step + 256, saved_step + 512]
 
 

@@ -27,7 +27,7 @@ def test_resume_restores_weights_optimizer_replay_and_counters(tmp_path):
     first.fit(256, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt, 128)], verbose=0)
     saved_weights = _weights(first.agent)
     saved_opt = [v.numpy().copy() for v in first.agent._optimizer.variables()]
-    assert os.path.basename(open(os.path.join(ckpt, "latest")).read()) == "ckpt-256"
+    assert (tmp_path / "ckpt" / "latest").read_text() == "ckpt-256"
 
     second = _trainer(seed=1)  # fresh weights
     assert not all(np.array_equal(a, b) for a, b in zip(saved_weights, _weights(second.agent)))
@@ -72,7 +72,7 @@ def test_fresh_run_refuses_to_overwrite_checkpoints(tmp_path):
 def test_corrupt_checkpoint_is_a_clear_error_and_overwrites_nothing(tmp_path):
     ckpt = str(tmp_path)
     _trainer().fit(64, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
-    data = [f for f in os.listdir(os.path.join(ckpt, "ckpt-64")) if ".data-" in f][0]
+    data = next(f for f in os.listdir(os.path.join(ckpt, "ckpt-64")) if ".data-" in f)
     path = os.path.join(ckpt, "ckpt-64", data)
     with open(path, "r+b") as f:
         f.truncate(100)
@@ -110,4 +110,4 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         callback.manager.save(128, trainer.state())
     assert sorted(os.listdir(ckpt)) == ["ckpt-64", "latest"]
-    assert open(os.path.join(ckpt, "latest")).read() == "ckpt-64"
+    assert (tmp_path / "latest").read_text() == "ckpt-64"

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from tf_agents.environments import tf_environment
-from tf_agents.policies import tf_policy
 from tf_agents.utils import common
 
 from tfrl.errors import ConfigError
@@ -48,7 +47,7 @@ def make_eval_env(env_id: str | Any, episodes: int, seed: int | None, **env_kwar
     return make(env_id, num_envs=episodes, seed=seed, **env_kwargs)
 
 
-def _episode_loop(env: tf_environment.TFEnvironment, policy: tf_policy.TFPolicy, max_steps: int):
+def _episode_loop(env: tf_environment.TFEnvironment, policy: Any, max_steps: int):
     """Builds a compiled loop that plays one episode in every batch slot."""
     batch = env.batch_size or 1
 
@@ -91,7 +90,8 @@ def evaluate(
     >>> result.mean, result.std
 
     Args:
-        policy: a TF-Agents policy (or an agent: its greedy `policy` is used).
+        policy: a TF-Agents policy, an agent (its greedy `policy` is used) or a
+            policy export loaded with `tfrl.load`.
         env: a gymnasium id (a vector env with one copy per episode is made,
             seeded with `seed`) or a batched TF-Agents environment (it is reset;
             rounds of `batch_size` episodes run until `episodes` are done).
@@ -105,9 +105,11 @@ def evaluate(
     if not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes={episodes!r} must be a whole number ≥ 1.")
     policy = getattr(policy, "policy", policy)
-    if not isinstance(policy, tf_policy.TFPolicy):
+    # A TFPolicy, or a policy SavedModel loaded with tfrl.load / tf.saved_model.load.
+    if not (callable(getattr(policy, "action", None)) and hasattr(policy, "get_initial_state")):
         raise ConfigError(
-            f"evaluate() needs a TF-Agents policy or an agent, got {type(policy).__name__}."
+            "evaluate() needs a TF-Agents policy, an agent or a loaded policy export, "
+            f"got {type(policy).__name__}."
         )
     if not isinstance(env, tf_environment.TFEnvironment):
         env = make_eval_env(env, episodes, seed)
