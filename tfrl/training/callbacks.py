@@ -103,7 +103,13 @@ class EarlyStopping(Callback):
 
 
 class Checkpoint(Callback):
-    """Saves everything needed to resume: agent, optimizer, replay, counters.
+    """Saves everything needed to resume a run.
+
+    A checkpoint holds the agent (networks, target network, optimizer state,
+    train and env step counters), the replay buffer (off-policy agents), the
+    History and the env copies' random-number states. TensorFlow's own RNG
+    cannot be saved; a resumed run reseeds it from `seed + env_steps`, and
+    episodes that were in progress start afresh.
 
     With `fit(..., resume=True)` the latest checkpoint is restored before
     training starts. Without it, a directory that already holds checkpoints

@@ -14,6 +14,7 @@ from tf_agents.metrics import tf_metrics
 
 from tfrl.agents.config import AgentConfig
 from tfrl.envs.make import made_from
+from tfrl.envs.rng import get_rng_states, set_rng_states
 from tfrl.errors import ConfigError
 from tfrl.training import loops
 from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
@@ -159,11 +160,14 @@ class Trainer:
             "seed": self.seed,
             "history": self.history.to_dict(),
             "agent_class": type(self.agent).__name__,
+            "env_rng": get_rng_states(self.env),
             "config": self.config.to_dict() if hasattr(self.config, "to_dict") else {},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.history = History.from_dict(state["history"])
+        if state.get("env_rng") and not set_rng_states(self.env, state["env_rng"]):
+            logger.warning("Env RNG state not restored: the env differs from the checkpoint's.")
         if self.seed is not None:
             # Continue with a fresh, reproducible RNG stream rather than replaying step 0's.
             tf.random.set_seed(self.seed + self.env_steps)
