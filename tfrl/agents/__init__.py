@@ -3,13 +3,22 @@
 from tfrl.agents.base import TfrlAgent
 from tfrl.agents.config import AgentConfig
 from tfrl.agents.dqn import DDQN, DQN, DQNConfig
+from tfrl.agents.ppo import PPO, PPOConfig
 from tfrl.agents.registry import agent_class, make, names
+from tfrl.agents.reinforce import REINFORCE, REINFORCEConfig
+from tfrl.agents.softmax import Softmax, SoftmaxConfig
 
 __all__ = [
     "DDQN",
     "DQN",
+    "PPO",
+    "REINFORCE",
     "AgentConfig",
     "DQNConfig",
+    "PPOConfig",
+    "REINFORCEConfig",
+    "Softmax",
+    "SoftmaxConfig",
     "TfrlAgent",
     "agent_class",
     "make",
