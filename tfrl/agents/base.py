@@ -33,6 +33,11 @@ class TfrlAgent:
             0, dtype=tf.int64, trainable=False, name="env_step_counter"
         )
 
+    @staticmethod
+    def _new_train_step_counter() -> tf.Variable:
+        """The train step counter every tfrl agent hands to its TF-Agents base."""
+        return tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step_counter")
+
     @property
     def on_policy(self) -> bool:
         """True when the agent trains only on data from its current policy."""

@@ -137,7 +137,7 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             td_errors_loss_fn=_LOSSES[config.loss],
             gamma=config.gamma,
             gradient_clipping=config.gradient_clipping,
-            train_step_counter=tf.Variable(0, dtype=tf.int64, name="train_step_counter"),
+            train_step_counter=self._new_train_step_counter(),
         )
 
     def _loss(self, experience, td_errors_loss_fn=None, gamma=None, **kwargs):

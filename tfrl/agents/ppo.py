@@ -156,9 +156,7 @@ class PPO(TfrlAgent, ppo_clip_agent.PPOClipAgent):
             gradient_clipping=config.gradient_clipping,
             compute_value_and_advantage_in_train=True,
             update_normalizers_in_train=True,
-            train_step_counter=tf.Variable(
-                0, dtype=tf.int64, trainable=False, name="train_step_counter"
-            ),
+            train_step_counter=self._new_train_step_counter(),
         )
 
     def compute_return_and_advantage(

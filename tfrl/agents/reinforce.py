@@ -150,9 +150,7 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
             normalize_returns=config.normalize_advantages,
             gradient_clipping=config.gradient_clipping,
             entropy_regularization=config.entropy_coef or None,
-            train_step_counter=tf.Variable(
-                0, dtype=tf.int64, trainable=False, name="train_step_counter"
-            ),
+            train_step_counter=self._new_train_step_counter(),
         )
         # Create the optimizer's slots now: the update below runs inside a
         # condition, where a tf.function may not create variables.

@@ -161,9 +161,7 @@ class Softmax(TfrlAgent, tf_agent.TFAgent):
             policy=greedy_policy.GreedyPolicy(collect_policy),
             collect_policy=collect_policy,
             train_sequence_length=None,
-            train_step_counter=tf.Variable(
-                0, dtype=tf.int64, trainable=False, name="train_step_counter"
-            ),
+            train_step_counter=self._new_train_step_counter(),
         )
         self._as_trajectory = data_converter.AsTrajectory(self.data_context)
 

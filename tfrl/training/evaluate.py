@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -47,8 +48,12 @@ def make_eval_env(env_id: str | Any, episodes: int, seed: int | None, **env_kwar
     return make(env_id, num_envs=episodes, seed=seed, **env_kwargs)
 
 
+@functools.lru_cache(maxsize=8)
 def _episode_loop(env: tf_environment.TFEnvironment, policy: Any, max_steps: int):
-    """Builds a compiled loop that plays one episode in every batch slot."""
+    """Builds a compiled loop that plays one episode in every batch slot.
+
+    Cached, so repeated evaluations (every `eval_every` steps) reuse one trace.
+    """
     batch = env.batch_size or 1
 
     def run(time_step):
