@@ -26,7 +26,8 @@ _LAZY = {
     "History": ("tfrl.training.history", "History"),
     "train": ("tfrl.training.run", "train"),
     "evaluate": ("tfrl.training.evaluate", "evaluate"),
-    "export": ("tfrl.export.exporter", "export"),
+    # A callable package: tfrl.export(agent, path) and tfrl.export.check_export(path).
+    "export": ("tfrl.export", None),
     "load": ("tfrl.export.exporter", "load"),
 }
 

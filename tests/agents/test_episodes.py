@@ -1,6 +1,6 @@
 import numpy as np
-from agent_specs import SEGMENT, SEGMENT_MASK, SEGMENT_RETURNS_HALF, F, L, M, segment
 
+from tests.agents.agent_specs import SEGMENT, SEGMENT_MASK, SEGMENT_RETURNS_HALF, F, L, M, segment
 from tfrl.agents import episodes
 
 

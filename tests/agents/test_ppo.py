@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from agent_specs import F, L, M, box_specs, discrete_specs
 from tf_agents.trajectories import time_step as ts
 
 import tfrl
+from tests.agents.agent_specs import F, L, M, box_specs, discrete_specs
 from tfrl.agents.ppo import PPO, PPOConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
 

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from agent_specs import SEGMENT, box_specs, discrete_specs, segment
 
 import tfrl
+from tests.agents.agent_specs import SEGMENT, box_specs, discrete_specs, segment
 from tfrl.agents.reinforce import REINFORCE, REINFORCEConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
 

@@ -2,13 +2,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
-from agent_specs import F, L, segment
 from tf_agents.policies import policy_saver
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 import environments  # noqa: F401  (registers tfrl/ ids)
 import tfrl
+from tests.agents.agent_specs import F, L, segment
 from tfrl.agents.softmax import Softmax, SoftmaxConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
 

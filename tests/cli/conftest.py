@@ -1,11 +1,9 @@
 import os
 import subprocess
-import sys
 
 import pytest
 
-TFRL = os.path.join(os.path.dirname(sys.executable), "tfrl")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.cli.commands import ROOT, TFRL
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.cli.conftest import ROOT, TFRL
+from tests.cli.commands import ROOT, TFRL
 
 TINY = ["--hparam", "hidden_units=[16]", "--hparam", "learning_starts=64", "--quiet"]
 

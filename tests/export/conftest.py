@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tiny_agents import KINDS, make_agent
 
 import tfrl.export
+from tests.export.tiny_agents import KINDS, make_agent
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 import tensorflow as tf
-from tiny_agents import greedy_actions, observations
 
+from tests.export.tiny_agents import greedy_actions, observations
 from tfrl.errors import ExportError
 from tfrl.export import check_export
 

@@ -7,9 +7,9 @@ from tf_agents.networks import q_network, q_rnn_network
 from tf_agents.policies import greedy_policy, policy_saver, q_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
-from tiny_agents import KINDS, greedy_actions, make_agent, observations
 
 import tfrl
+from tests.export.tiny_agents import KINDS, greedy_actions, make_agent, observations
 from tfrl.errors import ExportError, TfrlError
 from tfrl.export import SessionModel, export, list_versions, load
 

@@ -1,34 +1,12 @@
-"""Fixtures: a served tiny DQN export and a small blocking HTTP client."""
+"""Fixtures: a served tiny DQN export."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import urllib.error
-import urllib.request
-from typing import Any
-
 import pytest
 
-# The tiny agents are shared with the export tests.
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "export"))
-
-from tiny_agents import make_agent
-
 import tfrl.export
+from tests.export.tiny_agents import make_agent
 from tfrl.serving import ModelConfig, Server
-
-
-def call(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
-    """(HTTP status, parsed JSON body). `body` may be bytes or a JSON-able value."""
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 @pytest.fixture(scope="session")

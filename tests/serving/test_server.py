@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import call
 from tensorflow_serving.apis import predict_pb2
-from tiny_agents import greedy_actions, make_agent, observations
 
 import tfrl.export
+from tests.export.tiny_agents import greedy_actions, make_agent, observations
+from tests.serving.client import call
 from tfrl.serving import ModelConfig, Server, load_model_config_file
 
 MODEL = "cartpole_dqn"

@@ -109,7 +109,8 @@ def load_model_config_file(path: str) -> list[ModelConfig]:
         from tensorflow_serving.config import model_server_config_pb2
     except ImportError as e:
         raise MissingDependencyError(
-            'Reading a models.config needs tensorflow-serving-api: pip install "tfrl[grpc]".'
+            "Reading a models.config needs tensorflow-serving-api, a tfrl dependency that "
+            'is missing here: pip install "tensorflow-serving-api==2.15.1" (or reinstall tfrl).'
         ) from e
     try:
         with open(path) as f:
