@@ -19,6 +19,7 @@ __all__ = [
     "SpecError",
     "TfrlError",
     "UnknownNameError",
+    "check_names",
     "did_you_mean",
 ]
 
@@ -62,3 +63,18 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Returns ` Did you mean 'x'?` for the closest choice, or ''."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_names(
+    names: Iterable[str], known: Iterable[str], problem: str, listing: str = ""
+) -> None:
+    """Raises `UnknownNameError` for the first of `names` not in `known`.
+
+    The message reads "<problem> 'name'. Did you mean 'x'? <listing>".
+    """
+    known = set(known)
+    for name in names:
+        if name not in known:
+            raise UnknownNameError(
+                f"{problem} {name!r}.{did_you_mean(name, known)} {listing}".rstrip()
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, TypeVar
 
-from tfrl.errors import ConfigError, UnknownNameError, did_you_mean
+from tfrl.errors import ConfigError, check_names
 
 __all__ = ["AgentConfig", "config_from_kwargs"]
 
@@ -65,13 +65,13 @@ def _positive(config: AgentConfig, *names: str) -> None:
 
 def config_from_kwargs(cls: type[C], agent: str, kwargs: dict[str, Any]) -> C:
     """Builds `cls(**kwargs)`, naming any unknown field and the nearest real one."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key in kwargs:
-        if key not in fields:
-            raise UnknownNameError(
-                f"{agent!r} has no hyper-parameter {key!r}.{did_you_mean(key, fields)} "
-                f"Its hyper-parameters are: {', '.join(sorted(fields))}."
-            )
+    fields = sorted(f.name for f in dataclasses.fields(cls))
+    check_names(
+        kwargs,
+        fields,
+        f"{agent!r} has no hyper-parameter",
+        f"Its hyper-parameters are: {', '.join(fields)}.",
+    )
     try:
         return cls(**kwargs)
     except TypeError as e:

@@ -8,7 +8,7 @@ from typing import Any
 from tf_agents.agents import tf_agent
 
 from tfrl.agents.config import config_from_kwargs
-from tfrl.errors import UnknownNameError, did_you_mean
+from tfrl.errors import UnknownNameError, check_names
 
 __all__ = ["agent_class", "make", "names"]
 
@@ -32,11 +32,7 @@ def names() -> list[str]:
 
 def agent_class(name: str) -> type:
     """The class registered under `name` (e.g. "dqn" → `tfrl.agents.DQN`)."""
-    if name not in _AGENTS:
-        raise UnknownNameError(
-            f"Unknown agent {name!r}.{did_you_mean(name, _AGENTS)} "
-            f"Available agents: {', '.join(names())}."
-        )
+    check_names([name], _AGENTS, "Unknown agent", f"Available agents: {', '.join(names())}.")
     module, cls = _AGENTS[name]
     return getattr(importlib.import_module(module), cls)
 

@@ -31,7 +31,41 @@ def _discrete_action(action: Any, space: gym.Space) -> Any:
     return np.asarray(action)
 
 
-class GymnasiumEnvironment(py_environment.PyEnvironment):
+class _GymnasiumAdapter(py_environment.PyEnvironment):
+    """What both adapters share: the wrapped env, its specs, seeding, closing."""
+
+    def __init__(
+        self, env: Any, observation_space: gym.Space, action_space: gym.Space, seed: int | None
+    ):
+        super().__init__(handle_auto_reset=False)
+        self.gym_env = env
+        self._seed = seed
+        self._observation_spec = spec_from_space(observation_space, "observation")
+        self._action_spec = spec_from_space(action_space, "action")
+
+    def observation_spec(self) -> Any:
+        return self._observation_spec
+
+    def action_spec(self) -> Any:
+        return self._action_spec
+
+    def _reset_gym_env(self) -> Any:
+        """Resets the wrapped env (seeded the first time) and returns the observation."""
+        observation, _ = self.gym_env.reset(seed=self._seed)
+        self._seed = None
+        return to_spec_dtype(observation, self._observation_spec)
+
+    def get_info(self) -> Any:
+        return None
+
+    def render(self, mode: str = "rgb_array") -> Any:
+        return self.gym_env.render()
+
+    def close(self) -> None:
+        self.gym_env.close()
+
+
+class GymnasiumEnvironment(_GymnasiumAdapter):
     """One gymnasium `Env` as an unbatched TF-Agents `PyEnvironment`.
 
     Args:
@@ -40,24 +74,13 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
     """
 
     def __init__(self, env: gym.Env, seed: int | None = None):
-        super().__init__(handle_auto_reset=False)
-        self.gym_env = env
-        self._seed = seed
-        self._observation_spec = spec_from_space(env.observation_space, "observation")
-        self._action_spec = spec_from_space(env.action_space, "action")
+        super().__init__(env, env.observation_space, env.action_space, seed)
         self._done = True
 
-    def observation_spec(self) -> Any:
-        return self._observation_spec
-
-    def action_spec(self) -> Any:
-        return self._action_spec
-
     def _reset(self) -> ts.TimeStep:
-        observation, _ = self.gym_env.reset(seed=self._seed)
-        self._seed = None
+        observation = self._reset_gym_env()
         self._done = False
-        return ts.restart(to_spec_dtype(observation, self._observation_spec))
+        return ts.restart(observation)
 
     def _step(self, action: Any) -> ts.TimeStep:
         if self._done:
@@ -74,17 +97,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
             return ts.truncation(observation, reward)
         return ts.transition(observation, reward)
 
-    def get_info(self) -> Any:
-        return None
 
-    def render(self, mode: str = "rgb_array") -> Any:
-        return self.gym_env.render()
-
-    def close(self) -> None:
-        self.gym_env.close()
-
-
-class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
+class VectorGymnasiumEnvironment(_GymnasiumAdapter):
     """A gymnasium `VectorEnv` as one batched TF-Agents `PyEnvironment`.
 
     The vector env must auto-reset in gymnasium's `NEXT_STEP` mode (the
@@ -97,7 +111,6 @@ class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
     """
 
     def __init__(self, env: gym.vector.VectorEnv, seed: int | None = None):
-        super().__init__(handle_auto_reset=False)
         mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
         if mode != gym.vector.AutoresetMode.NEXT_STEP:
             raise ConfigError(
@@ -105,11 +118,8 @@ class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
                 "AutoresetMode.NEXT_STEP (gymnasium's default). Create it with "
                 "autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP."
             )
-        self.gym_env = env
-        self._seed = seed
+        super().__init__(env, env.single_observation_space, env.single_action_space, seed)
         self._num_envs = env.num_envs
-        self._observation_spec = spec_from_space(env.single_observation_space, "observation")
-        self._action_spec = spec_from_space(env.single_action_space, "action")
         self._discrete = isinstance(env.single_action_space, gym.spaces.Discrete)
         self._done = np.zeros(self._num_envs, dtype=bool)
         self._started = False
@@ -122,15 +132,8 @@ class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
     def batch_size(self) -> int:
         return self._num_envs
 
-    def observation_spec(self) -> Any:
-        return self._observation_spec
-
-    def action_spec(self) -> Any:
-        return self._action_spec
-
     def _reset(self) -> ts.TimeStep:
-        observation, _ = self.gym_env.reset(seed=self._seed)
-        self._seed = None
+        observation = self._reset_gym_env()
         self._started = True
         self._done[:] = False
         n = self._num_envs
@@ -138,7 +141,7 @@ class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
             step_type=np.full(n, ts.StepType.FIRST, dtype=np.int32),
             reward=np.zeros(n, dtype=np.float32),
             discount=np.ones(n, dtype=np.float32),
-            observation=to_spec_dtype(observation, self._observation_spec),
+            observation=observation,
         )
 
     def _step(self, action: Any) -> ts.TimeStep:
@@ -164,12 +167,3 @@ class VectorGymnasiumEnvironment(py_environment.PyEnvironment):
             discount=discount,
             observation=to_spec_dtype(observation, self._observation_spec),
         )
-
-    def get_info(self) -> Any:
-        return None
-
-    def render(self, mode: str = "rgb_array") -> Any:
-        return self.gym_env.render()
-
-    def close(self) -> None:
-        self.gym_env.close()

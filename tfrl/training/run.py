@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from tfrl.atomic import atomic_write_text
-from tfrl.errors import CheckpointError, ConfigError, UnknownNameError, did_you_mean
+from tfrl.errors import CheckpointError, ConfigError, check_names
 
 __all__ = ["RunConfig", "build_trainer", "load_run", "train"]
 
@@ -59,14 +59,13 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         """Builds a RunConfig, naming unknown keys and the nearest real one."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in fields:
-                raise UnknownNameError(
-                    f"{source} has an unknown field {key!r}.{did_you_mean(key, fields)} "
-                    f"Fields: {', '.join(sorted(fields))}. "
-                    "Agent hyper-parameters go under 'hparams'."
-                )
+        fields = sorted(f.name for f in dataclasses.fields(cls))
+        check_names(
+            data,
+            fields,
+            f"{source} has an unknown field",
+            f"Fields: {', '.join(fields)}. Agent hyper-parameters go under 'hparams'.",
+        )
         return cls(**data)
 
     @classmethod
