@@ -21,6 +21,7 @@ from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
 from tfrl.training.checkpoint import CheckpointManager
 from tfrl.training.evaluate import EvalResult, evaluate, make_eval_env
 from tfrl.training.history import History
+from tfrl.training.progress import ProgressLine
 
 __all__ = ["Trainer"]
 
@@ -200,7 +201,8 @@ class Trainer:
                 CSVLogger, TensorBoard, or your own).
             resume: restore the latest checkpoint of the `Checkpoint` callback
                 first. Default False.
-            verbose: 0 silent, 1 progress bar. Default 1.
+            verbose: 0 silent, 1 a progress line (redrawn on a terminal, one line
+                per evaluation in logs). Default 1.
 
         Returns:
             The `History` (also `trainer.history`).
@@ -226,12 +228,7 @@ class Trainer:
         self.stop_training = False
         self.resuming = resume
         cbs.on_train_begin()
-        progbar = tf.keras.utils.Progbar(
-            total_env_steps,
-            verbose=verbose,
-            stateful_metrics=["steps/s", "return", "loss", "eval"],
-            unit_name="step",
-        )
+        progress = ProgressLine(total_env_steps) if verbose else None
         c = self.config
         time_step = self.env.reset()
         policy_state = self.agent.collect_policy.get_initial_state(self.num_envs)
@@ -263,24 +260,17 @@ class Trainer:
                 cbs.on_evaluate_end(self.env_steps, eval_logs)
             self.history.log(logs)
             cbs.on_iteration_end(self.env_steps, logs)
-            progbar.update(
-                min(self.env_steps, total_env_steps),
-                values=[
-                    ("steps/s", logs["steps_per_sec"]),
-                    ("return", logs["train_return"]),
-                    ("loss", logs.get("loss", float("nan"))),
-                    (
-                        "eval",
-                        self.history.eval_returns[-1]
-                        if self.history.eval_returns
-                        else float("nan"),
-                    ),
-                ],
-            )
-        if verbose and self.stop_training:
-            print()
+            if progress is not None:
+                progress.update(self.env_steps, self._shown(logs), "eval_return" in logs)
+        if progress is not None:
+            progress.close(self.env_steps, self._shown(logs))
         cbs.on_train_end(logs)
         return self.history
+
+    def _shown(self, logs: dict[str, Any]) -> dict[str, Any]:
+        """The iteration's logs plus the latest evaluation's mean return, for display."""
+        returns = self.history.eval_returns
+        return {**logs, "last_eval": returns[-1] if returns else None}
 
     def _run_evaluation(self, episodes: int) -> dict[str, float]:
         start = time.perf_counter()
