@@ -29,3 +29,11 @@ def test_terminal_output_redraws_one_line():
     text = out.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
     assert "loss" not in text and "eval" not in text
+
+
+def test_log_output_does_not_repeat_a_final_evaluation_line():
+    out = io.StringIO()
+    progress = ProgressLine(512, stream=out, interactive=False)
+    progress.update(512, LOGS, evaluated=True)
+    progress.close(512, LOGS)
+    assert len(out.getvalue().splitlines()) == 1

@@ -41,6 +41,7 @@ class ProgressLine:
         self._start = time.perf_counter()
         self._first_step: int | None = None
         self._width = 0
+        self._printed_step: int | None = None
 
     def render(self, env_steps: int, logs: dict) -> str:
         done = min(env_steps / self.target, 1.0)
@@ -73,12 +74,13 @@ class ProgressLine:
             self._width = len(line)
         elif evaluated:
             self.stream.write(line + "\n")
+            self._printed_step = env_steps
         self.stream.flush()
 
     def close(self, env_steps: int, logs: dict) -> None:
         """Leaves the final state on its own line."""
         if self.interactive:
             self.stream.write("\n")
-        else:
+        elif self._printed_step != env_steps:
             self.stream.write(self.render(env_steps, logs) + "\n")
         self.stream.flush()
