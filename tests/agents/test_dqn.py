@@ -78,6 +78,14 @@ def test_keras_model_is_accepted_as_q_network():
     assert any(v is model.layers[0].kernel for v in agent._q_network.trainable_variables)
 
 
+def test_keras_functional_model_is_accepted_as_q_network():
+    env = tfrl.envs.make("CartPole-v1")
+    inputs = tf.keras.Input((4,))
+    outputs = tf.keras.layers.Dense(2)(tf.keras.layers.Dense(8, activation="relu")(inputs))
+    agent = tfrl.agents.make("dqn", env, q_network=tf.keras.Model(inputs, outputs))
+    assert agent.policy.action(env.reset()).action.shape == (1,)
+
+
 def test_q_network_with_wrong_output_size_is_refused():
     env = tfrl.envs.make("CartPole-v1")
     with pytest.raises(IncompatibleAgentError, match=r"outputs shape \(3,\).*Dense\(2\)"):

@@ -68,3 +68,26 @@ def test_dqn_solves_cartpole():
     history = trainer.fit(60_000, callbacks=[stop], verbose=0)
     assert stop.stopped_at is not None, history.eval_returns
     assert history.eval_returns[-1] >= 475
+
+
+def test_csv_and_tensorboard_callbacks_record_each_iteration(tmp_path):
+    agent, env = _dqn(collect_env_steps=64)
+    callbacks = [
+        tfrl.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        tfrl.callbacks.TensorBoard(str(tmp_path / "tb")),
+    ]
+    tfrl.Trainer(agent, env).fit(
+        128, eval_every=64, eval_episodes=2, callbacks=callbacks, verbose=0
+    )
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and "eval_return" in rows[0] and "loss" in rows[0]
+    import tensorflow as tf
+
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    tags = {
+        value.tag
+        for event in tf.compat.v1.train.summary_iterator(str(events[0]))
+        for value in event.summary.value
+    }
+    assert {"loss", "train_return", "eval_return", "steps_per_sec"} <= tags
