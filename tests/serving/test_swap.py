@@ -1,11 +1,14 @@
-"""Hot swap: a slow load does not hold up requests; `tfrl serve` keeps full GC pauses short."""
+"""Hot swap: a slow load does not hold up requests; `tfrl serve` keeps GC and GIL pauses short."""
 
 import gc
 import os
 import shutil
+import sys
 import threading
 import time
 import weakref
+
+import pytest
 
 import tfrl.serving.registry as registry
 from tests.serving.client import call
@@ -62,19 +65,24 @@ def test_requests_are_answered_while_a_new_version_loads(dqn_base, tmp_path, mon
         assert call("POST", url, GOOD)[0] == 200
 
 
-def test_serve_forever_freezes_startup_objects_before_loading(monkeypatch):
-    frozen = []
+def test_serve_forever_freezes_startup_objects_and_shortens_switch_interval(monkeypatch):
+    seen = []
 
     async def run_async(self, started=None):
-        frozen.append(gc.get_freeze_count())
+        seen.append((gc.get_freeze_count(), sys.getswitchinterval()))
 
     monkeypatch.setattr(Server, "run_async", run_async)
     assert gc.get_freeze_count() == 0
+    interval = sys.getswitchinterval()
     try:
         Server([ModelConfig(MODEL, "unused")]).serve_forever()
     finally:
         gc.unfreeze()
-    assert frozen and frozen[0] > 10_000  # tensorflow alone is far more objects
+        sys.setswitchinterval(interval)
+    assert len(seen) == 1
+    frozen, switch = seen[0]
+    assert frozen > 10_000  # tensorflow alone is far more objects
+    assert switch == pytest.approx(server_module.SWITCH_INTERVAL)
 
 
 def test_freeze_startup_objects_keeps_later_garbage_collectable():
