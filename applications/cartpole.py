@@ -79,9 +79,9 @@ def main(args: Args) -> int:
     solved_at = history.first_step_reaching(args.target_return)
     final = history.eval_returns[-1] if history.eval_returns else float("nan")
     print(
-        f"{args.agent.upper()}: evaluation mean return {final:.1f} after {trainer.env_steps} env steps "
-        f"in {wall:.1f} s ({wall - history.eval_seconds:.1f} s training, "
-        f"{history.eval_seconds:.1f} s evaluating)"
+        f"{args.agent.upper()}: evaluation mean return {final:.1f} after "
+        f"{trainer.env_steps} env steps in {wall:.1f} s "
+        f"({wall - history.eval_seconds:.1f} s training, {history.eval_seconds:.1f} s evaluating)"
     )
 
     path = tfrl.export(agent, os.path.join(args.export_base, f"cartpole_{args.agent}"))
@@ -89,7 +89,8 @@ def main(args: Args) -> int:
     print(f"Exported to {path} (serving_default: observation → action)")
     if solved_at is None:
         print(
-            f"Not solved: no evaluation reached {args.target_return} within {args.total_env_steps} env steps."
+            f"Not solved: no evaluation reached {args.target_return} "
+            f"within {args.total_env_steps} env steps."
         )
         return 1
     print(f"Solved at {solved_at} env steps; random baseline {baseline.mean:.1f} → {final:.1f}.")
