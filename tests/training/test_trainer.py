@@ -65,7 +65,7 @@ def test_dqn_solves_cartpole():
     env = tfrl.envs.make("CartPole-v1", num_envs=8, seed=0)
     trainer = tfrl.Trainer(tfrl.agents.make("dqn", env), env, seed=0)
     stop = tfrl.callbacks.EarlyStopping(475)
-    history = trainer.fit(60_000, callbacks=[stop], verbose=0)
+    history = trainer.fit(100_000, callbacks=[stop], verbose=0)
     assert stop.stopped_at is not None, history.eval_returns
     assert history.eval_returns[-1] >= 475
 
