@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfrl
 from tfrl.errors import ConfigError
@@ -91,3 +92,14 @@ def test_csv_and_tensorboard_callbacks_record_each_iteration(tmp_path):
         for value in event.summary.value
     }
     assert {"loss", "train_return", "eval_return", "steps_per_sec"} <= tags
+
+
+def test_on_policy_segment_keeps_every_collected_transition():
+    # One-step bandit episodes: every other batched step is a reset, so 16 real
+    # transitions from 8 envs take 3 batched steps; none may be overwritten.
+    env = tfrl.envs.make("tfrl/MultiArmedBandit-v0", num_envs=8, seed=0)
+    trainer = tfrl.Trainer(tfrl.agents.make("softmax", env), env)
+    time_step = env.reset()
+    trainer._collect(time_step, trainer.agent.collect_policy.get_initial_state(8))
+    segment = trainer.replay_buffer.gather_all()
+    assert int(tf.reduce_sum(tf.cast(~segment.is_boundary(), tf.int32))) == 16

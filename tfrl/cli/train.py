@@ -73,9 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def parse_hparams(pairs: list[str]) -> dict:
     """`["a=1", "b=[2, 3]"]` → `{"a": 1, "b": [2, 3]}` (values read as YAML)."""
-    import yaml
-
     from tfrl.errors import ConfigError
+    from tfrl.training.run import load_yaml
 
     out = {}
     for pair in pairs:
@@ -84,7 +83,7 @@ def parse_hparams(pairs: list[str]) -> dict:
             raise ConfigError(
                 f"--hparam {pair!r} must look like KEY=VALUE, e.g. learning_rate=1e-3."
             )
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml(value)
     return out
 
 

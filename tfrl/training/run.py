@@ -16,14 +16,36 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 from tfrl.atomic import atomic_write_text
 from tfrl.errors import CheckpointError, ConfigError, check_names
 
-__all__ = ["RunConfig", "build_trainer", "load_run", "train"]
+__all__ = ["RunConfig", "build_trainer", "load_run", "load_yaml", "train"]
 
 RUN_FILE = "run.json"
+
+# PyYAML follows YAML 1.1, where `3e-4` (no dot) is a string; read it as the float users mean.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parses YAML (or JSON) text; numbers like `3e-4` are floats."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)
 
 
 @dataclasses.dataclass
@@ -75,7 +97,7 @@ class RunConfig:
 
         try:
             with open(path) as f:
-                data = yaml.safe_load(f) or {}
+                data = load_yaml(f.read()) or {}
         except OSError as e:
             raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
         except yaml.YAMLError as e:

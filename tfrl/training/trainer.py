@@ -101,7 +101,9 @@ class Trainer:
         self.steps_per_env = math.ceil(c.collect_env_steps / self.num_envs)
         self.iteration_env_steps = self.steps_per_env * self.num_envs
         if self.on_policy:
-            capacity = self.steps_per_env
+            # The driver counts real transitions, not the reset step after each episode
+            # end, so a segment may take up to twice its steps: the buffer must never wrap.
+            capacity = 2 * self.steps_per_env + 2
         else:
             capacity = max(math.ceil(c.replay_capacity / self.num_envs), self.steps_per_env)
         self.replay_buffer = loops.make_replay_buffer(self.agent, self.num_envs, capacity)
