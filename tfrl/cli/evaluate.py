@@ -33,13 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfrl.errors import ConfigError
-    from tfrl.training.evaluate import evaluate
+    from tfrl.training.evaluate import evaluate, make_eval_env
     from tfrl.training.run import RUN_FILE, load_run, read_run_config
 
+    env_kwargs: dict = {}
     if os.path.exists(os.path.join(args.path, RUN_FILE)):
         trainer = load_run(args.path)
         policy = trainer.agent.policy
-        env_id = args.env or read_run_config(args.path).env_id
+        run_config = read_run_config(args.path)
+        env_id = args.env or run_config.env_id
+        if env_id == run_config.env_id:
+            env_kwargs = run_config.env_kwargs  # the env the run trained on, not the id's defaults
         label = f"{args.path} (env step {trainer.env_steps})"
     elif os.path.exists(os.path.join(args.path, "saved_model.pb")):
         if not args.env:
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.path} is neither a run directory (no {RUN_FILE}) nor an export version "
             "directory (no saved_model.pb)."
         )
-    result = evaluate(policy, env_id, episodes=args.episodes, seed=args.seed)
+    env = make_eval_env(env_id, args.episodes, args.seed, **env_kwargs)
+    result = evaluate(policy, env, episodes=args.episodes)
     print(f"{label} on {env_id}: mean return {result}")
     return 0
