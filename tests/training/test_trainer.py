@@ -1,3 +1,5 @@
+import csv
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -82,6 +84,7 @@ def test_csv_and_tensorboard_callbacks_record_each_iteration(tmp_path):
     )
     rows = (tmp_path / "log.csv").read_text().splitlines()
     assert len(rows) == 3 and "eval_return" in rows[0] and "loss" in rows[0]
+    assert rows[0].split(",") == list(tfrl.callbacks.CSVLogger.COLUMNS)
     import tensorflow as tf
 
     events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
@@ -103,3 +106,18 @@ def test_on_policy_segment_keeps_every_collected_transition():
     trainer._collect(time_step, trainer.agent.collect_policy.get_initial_state(8))
     segment = trainer.replay_buffer.gather_all()
     assert int(tf.reduce_sum(tf.cast(~segment.is_boundary(), tf.int32))) == 16
+
+
+def test_csv_log_keeps_its_columns_when_loss_starts_late_and_on_append(tmp_path):
+    path = str(tmp_path / "log.csv")
+    agent, env = _dqn(collect_env_steps=64, learning_starts=100)  # no loss in row 1
+    trainer = tfrl.Trainer(agent, env)
+    trainer.fit(192, eval_every=None, callbacks=[tfrl.callbacks.CSVLogger(path)], verbose=0)
+    trainer.fit(
+        256, eval_every=None, callbacks=[tfrl.callbacks.CSVLogger(path, append=True)], verbose=0
+    )
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["env_steps"]) for r in rows] == [64, 128, 192, 256]
+    assert rows[0]["loss"] == "" and all(float(r["loss"]) >= 0 for r in rows[1:])
+    assert all(len(r) == len(tfrl.callbacks.CSVLogger.COLUMNS) for r in rows)

@@ -159,32 +159,51 @@ class Checkpoint(Callback):
 
 
 class CSVLogger(Callback):
-    """Appends one row per iteration (and its evaluation, if any) to a CSV file."""
+    """Writes one row per iteration (with its evaluation, if any) to a CSV file.
 
-    def __init__(self, path: str, append: bool = False):
+    Args:
+        path: the CSV file.
+        append: continue an existing file (a resumed run), keeping its header.
+            Default False (start the file anew).
+        columns: the logged metrics to write. Default: the Trainer's metrics,
+            `CSVLogger.COLUMNS`; a column is empty in rows without it (e.g.
+            `loss` before learning starts, `eval_return` between evaluations).
+    """
+
+    COLUMNS = (
+        "env_steps",
+        "train_steps",
+        "train_seconds",
+        "steps_per_sec",
+        "train_return",
+        "loss",
+        "eval_return",
+        "eval_std",
+        "eval_seconds",
+    )
+
+    def __init__(self, path: str, append: bool = False, columns: tuple[str, ...] | None = None):
         self.path = path
         self.append = append
+        self.columns = tuple(columns or self.COLUMNS)
         self._file = None
         self._writer = None
-        self._keys: list[str] | None = None
-        self._pending_eval: dict[str, Any] = {}
 
     def on_train_begin(self, logs=None):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        header = None
+        if self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f), None)
         self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
-
-    def on_evaluate_end(self, env_steps, logs):
-        self._pending_eval = dict(logs)
+        self._writer = csv.DictWriter(
+            self._file, fieldnames=header or list(self.columns), extrasaction="ignore"
+        )
+        if header is None:
+            self._writer.writeheader()
 
     def on_iteration_end(self, env_steps, logs):
-        row = {**logs, **self._pending_eval}
-        self._pending_eval = {}
-        if self._keys is None:
-            self._keys = sorted(set(row) | {"eval_return", "eval_std"})
-            self._writer = csv.DictWriter(self._file, fieldnames=self._keys, extrasaction="ignore")
-            if not self.append or self._file.tell() == 0:
-                self._writer.writeheader()
-        self._writer.writerow(row)
+        self._writer.writerow(logs)
         self._file.flush()
 
     def on_train_end(self, logs=None):
