@@ -53,8 +53,18 @@ def test_evaluate_refuses_bad_episodes():
 def test_trainer_refuses_agent_built_for_another_env():
     agent, _ = _dqn()
     other = tfrl.envs.make("tfrl/MultiArmedBandit-v0")
-    with pytest.raises(ConfigError, match="Build the agent from this env"):
+    with pytest.raises(ConfigError, match=r"built for observation spec.*Build it from this env"):
         tfrl.Trainer(agent, other)
+
+
+def test_observation_mismatch_with_same_actions_is_caught_before_tensorflow():
+    mountain_car = tfrl.envs.make("MountainCar-v0")  # 2 observations, 3 actions
+    agent = tfrl.agents.make("dqn", mountain_car)
+    acrobot = tfrl.envs.make("Acrobot-v1")  # 6 observations, 3 actions
+    with pytest.raises(ConfigError, match="observation spec"):
+        tfrl.Trainer(agent, acrobot)
+    with pytest.raises(ConfigError, match="The policy was built for observation spec"):
+        tfrl.evaluate(agent, "Acrobot-v1", episodes=2)
 
 
 def test_resume_without_checkpoint_callback_is_refused():

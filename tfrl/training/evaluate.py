@@ -14,7 +14,7 @@ from tf_agents.utils import common
 
 from tfrl.errors import ConfigError
 
-__all__ = ["EvalResult", "evaluate", "make_eval_env"]
+__all__ = ["EvalResult", "check_specs_match", "evaluate", "make_eval_env"]
 
 
 @dataclasses.dataclass
@@ -39,6 +39,35 @@ class EvalResult:
 
     def __str__(self) -> str:
         return f"{self.mean:.2f} ± {self.std:.2f} over {len(self.returns)} episodes"
+
+
+def check_specs_match(time_step_spec: Any, action_spec: Any, env: Any, what: str) -> None:
+    """Raises `ConfigError` unless `env` has the observation and action specs given."""
+    for kind, expected, actual in (
+        ("observation", time_step_spec.observation, env.time_step_spec().observation),
+        ("action", action_spec, env.action_spec()),
+    ):
+        try:
+            tf.nest.assert_same_structure(expected, actual)
+            same = all(
+                e.shape == a.shape and e.dtype == a.dtype
+                for e, a in zip(tf.nest.flatten(expected), tf.nest.flatten(actual))
+            )
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ConfigError(
+                f"{what} was built for {kind} spec {_describe(expected)}, but the env has "
+                f"{_describe(actual)}. "
+                "Build it from this env (tfrl.agents.make(name, env)) or use the env it was "
+                "built for."
+            )
+
+
+def _describe(spec: Any) -> str:
+    """`shape (4,) float32` for a spec, or a dict/list of those for a nest."""
+    described = tf.nest.map_structure(lambda s: f"shape {tuple(s.shape)} {s.dtype.name}", spec)
+    return str(described)
 
 
 def make_eval_env(env_id: str | Any, episodes: int, seed: int | None, **env_kwargs: Any):
@@ -118,6 +147,8 @@ def evaluate(
         )
     if not isinstance(env, tf_environment.TFEnvironment):
         env = make_eval_env(env, episodes, seed)
+    if hasattr(policy, "time_step_spec") and hasattr(policy, "action_spec"):
+        check_specs_match(policy.time_step_spec, policy.action_spec, env, "The policy")
     loop = _episode_loop(env, policy, max_steps)
     returns: list[float] = []
     lengths: list[int] = []

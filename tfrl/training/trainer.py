@@ -19,7 +19,7 @@ from tfrl.errors import ConfigError
 from tfrl.training import loops
 from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
 from tfrl.training.checkpoint import CheckpointManager
-from tfrl.training.evaluate import EvalResult, evaluate, make_eval_env
+from tfrl.training.evaluate import EvalResult, check_specs_match, evaluate, make_eval_env
 from tfrl.training.history import History
 from tfrl.training.progress import ProgressLine
 
@@ -74,11 +74,7 @@ class Trainer:
                 f"Trainer needs a TF-Agents environment (e.g. tfrl.envs.make('CartPole-v1')), "
                 f"got {type(env).__name__}. Wrap gymnasium envs with tfrl.envs.make."
             )
-        if env.action_spec() != agent.action_spec:
-            raise ConfigError(
-                f"The agent was built for action spec {agent.action_spec} but env has "
-                f"{env.action_spec()}. Build the agent from this env: tfrl.agents.make(name, env)."
-            )
+        check_specs_match(agent.time_step_spec, agent.action_spec, env, "The agent")
         self.agent = agent
         self.env = env
         self.config = config or getattr(agent, "config", None) or AgentConfig()
