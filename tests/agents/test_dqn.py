@@ -115,3 +115,26 @@ def test_bad_hyper_parameters_are_refused_before_training(bad):
     env = tfrl.envs.make("CartPole-v1")
     with pytest.raises(ValueError, match=next(iter(bad))):
         tfrl.agents.make("dqn", env, **bad)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"gradient_clipping": 0.0}, "gradient_clipping"),
+        ({"target_update_tau": 0.0}, "target_update_tau"),
+        ({"hidden_units": "abc"}, "hidden_units"),
+        ({"hidden_units": [64, 1.5]}, "hidden_units"),
+    ],
+)
+def test_settings_that_would_silently_stop_learning_are_refused(bad, message):
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(ValueError, match=message):
+        tfrl.agents.make("dqn", env, **bad)
+
+
+def test_config_objects_dicts_and_single_layer_sizes():
+    env = tfrl.envs.make("CartPole-v1")
+    assert tfrl.agents.make("dqn", env, hidden_units=32).config.hidden_units == (32,)
+    assert tfrl.agents.make("dqn", env, config={"learning_rate": 0.01}).config.learning_rate == 0.01
+    with pytest.raises(ValueError, match="needs a DQNConfig"):
+        tfrl.agents.make("dqn", env, config=tfrl.agents.PPOConfig())

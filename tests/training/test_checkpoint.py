@@ -111,3 +111,11 @@ def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
         callback.manager.save(128, trainer.state())
     assert sorted(os.listdir(ckpt)) == ["ckpt-64", "latest"]
     assert (tmp_path / "latest").read_text() == "ckpt-64"
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_max_to_keep_must_keep_something(tmp_path, bad):
+    from tfrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_to_keep"):
+        tfrl.callbacks.Checkpoint(str(tmp_path), max_to_keep=bad)

@@ -40,7 +40,7 @@ class AgentConfig:
     learning_starts: int = 0
 
     def __post_init__(self) -> None:
-        self.hidden_units = tuple(int(u) for u in self.hidden_units)
+        self.hidden_units = _layer_sizes(self.hidden_units)
         _positive(self, "learning_rate", "collect_env_steps", "train_steps", "batch_size")
         _positive(self, "replay_capacity")
         if not 0.0 <= self.gamma <= 1.0:
@@ -54,6 +54,20 @@ class AgentConfig:
         """The fields as plain values (JSON/YAML friendly)."""
         out = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _layer_sizes(value: Any) -> tuple[int, ...]:
+    """`(64, 64)`, `[64, 64]` or `64` → `(64, 64)` / `(64,)`; anything else is refused."""
+    sizes = (value,) if isinstance(value, int) else value
+    try:
+        sizes = tuple(sizes)
+        if not all(isinstance(u, int) and not isinstance(u, bool) for u in sizes):
+            raise TypeError
+    except TypeError:
+        raise ConfigError(
+            f"hidden_units={value!r} must be a list of layer sizes, e.g. [64, 64]."
+        ) from None
+    return sizes
 
 
 def _positive(config: AgentConfig, *names: str) -> None:

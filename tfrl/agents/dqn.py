@@ -66,6 +66,15 @@ class DQNConfig(AgentConfig):
                 raise ConfigError(f"{name}={getattr(self, name)} must be in [0, 1].")
         if self.loss not in _LOSSES:
             raise ConfigError(f"loss={self.loss!r} must be one of {sorted(_LOSSES)}.")
+        if self.gradient_clipping is not None and not self.gradient_clipping > 0:
+            raise ConfigError(
+                f"gradient_clipping={self.gradient_clipping} must be > 0, or None for no clipping."
+            )
+        if not 0.0 < self.target_update_tau <= 1.0:
+            raise ConfigError(
+                f"target_update_tau={self.target_update_tau} must be in (0, 1]; 1.0 copies the "
+                "weights every target_update_period train steps."
+            )
         if self.n_step < 1 or self.target_update_period < 1 or self.exploration_steps < 0:
             raise ConfigError(
                 "n_step and target_update_period must be ≥ 1 and exploration_steps ≥ 0; "

@@ -8,7 +8,7 @@ from typing import Any
 from tf_agents.agents import tf_agent
 
 from tfrl.agents.config import config_from_kwargs
-from tfrl.errors import UnknownNameError, check_names
+from tfrl.errors import ConfigError, UnknownNameError, check_names
 
 __all__ = ["agent_class", "make", "names"]
 
@@ -59,8 +59,14 @@ def make(name: str, env: Any, config: Any = None, **hparams: Any) -> tf_agent.TF
     cls = agent_class(name)
     objects = {k: hparams.pop(k) for k in _OBJECT_ARGS if k in hparams}
     config_cls = cls.config_class
-    if config is None:
-        config = config_from_kwargs(config_cls, name, hparams)
+    if config is None or isinstance(config, dict):
+        config = config_from_kwargs(config_cls, name, {**(config or {}), **hparams})
+    elif not isinstance(config, config_cls):
+        raise ConfigError(
+            f"make({name!r}) needs a {config_cls.__name__} as config=, got "
+            f"{type(config).__name__}. Pass {config_cls.__name__}(...), a dict of its "
+            "fields, or the fields as keywords."
+        )
     elif hparams:
         raise UnknownNameError(
             f"Pass either config= or hyper-parameter keywords to make({name!r}), not both "

@@ -131,10 +131,7 @@ def build_trainer(run: RunConfig, **objects: Any):
     from tfrl.training.trainer import Trainer
 
     env = envs.make(run.env_id, num_envs=run.num_envs, seed=run.seed, **run.env_kwargs)
-    hparams = dict(run.hparams)
-    if "hidden_units" in hparams:
-        hparams["hidden_units"] = tuple(hparams["hidden_units"])
-    agent = agents.make(run.agent, env, **hparams, **objects)
+    agent = agents.make(run.agent, env, **run.hparams, **objects)
     return Trainer(agent, env, seed=run.seed)
 
 
