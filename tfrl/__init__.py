@@ -1,7 +1,8 @@
 """tfrl: reinforcement learning for TensorFlow and Keras users.
 
     import tfrl
-    history = tfrl.train("CartPole-v1", agent="dqn", total_env_steps=50_000)
+    trainer = tfrl.train("CartPole-v1", agent="dqn", target_return=475)
+    tfrl.export(trainer.agent, "saved_models/cartpole_dqn")
 
 Submodules load on first use, so `import tfrl` is cheap and `tfrl.console.quiet()`
 can run before TensorFlow is imported.

@@ -131,3 +131,17 @@ def test_csv_log_keeps_its_columns_when_loss_starts_late_and_on_append(tmp_path)
     assert [int(r["env_steps"]) for r in rows] == [64, 128, 192, 256]
     assert rows[0]["loss"] == "" and all(float(r["loss"]) >= 0 for r in rows[1:])
     assert all(len(r) == len(tfrl.callbacks.CSVLogger.COLUMNS) for r in rows)
+
+
+def test_a_failing_fit_still_closes_its_log_files(tmp_path):
+    class Boom(tfrl.callbacks.Callback):
+        def on_iteration_end(self, env_steps, logs):
+            raise RuntimeError("boom")
+
+    agent, env = _dqn(collect_env_steps=64)
+    csv_log = tfrl.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    board = tfrl.callbacks.TensorBoard(str(tmp_path / "tb"))
+    with pytest.raises(RuntimeError, match="boom"):
+        tfrl.Trainer(agent, env).fit(1_000, callbacks=[csv_log, board, Boom()], verbose=0)
+    assert csv_log._file is None and board._writer is None
+    assert (tmp_path / "log.csv").read_text().count("\n") == 2  # header + the row before the error

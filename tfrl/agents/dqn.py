@@ -89,8 +89,8 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
     """Deep Q-Network agent (Mnih et al., 2015, https://doi.org/10.1038/nature14236).
 
     Learns Q(s, a) by regressing on the TD target
-    `r + γ · max_a' Q_target(s', a')` (bootstrapped only when the episode was
-    truncated, not terminated), acting ε-greedily while collecting and greedily
+    `r + γ · max_a' Q_target(s', a')` (no bootstrap after a terminal state; a
+    time-limit truncation still bootstraps), acting ε-greedily while collecting and greedily
     when evaluated or exported.
 
     Args:

@@ -22,7 +22,8 @@ A config file (YAML or JSON) holds the same fields as the flags:
   target_return: 475
   hparams: {learning_rate: 0.0023, hidden_units: [256, 256]}
 Flags given on the command line override the file. `tfrl train --resume --output DIR`
-reads everything from DIR/run.json and continues from the latest checkpoint.
+reads everything from DIR/run.json and continues from the latest checkpoint; only
+--steps and --target-return may change on resume.
 """
 
 # flag dest → RunConfig field
@@ -37,6 +38,8 @@ _FLAGS = {
     "target_return": "target_return",
     "checkpoint_every": "checkpoint_every",
 }
+# What a resumed run may change: how far it goes and when it stops.
+_RESUMABLE = ("steps", "target_return")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -94,9 +97,22 @@ def _run_config(args: argparse.Namespace):
     if args.resume:
         if not args.output:
             raise ConfigError("--resume needs --output DIR, the run directory to continue.")
+        fixed = [f for f in _FLAGS if f not in _RESUMABLE and getattr(args, f) is not None]
+        fixed += ["--hparam"] * bool(args.hparam) + ["--config"] * bool(args.config)
+        if fixed:
+            names = ", ".join(
+                f if f.startswith("--") else "--" + f.replace("_", "-") for f in fixed
+            )
+            raise ConfigError(
+                f"--resume continues a run with its own settings (DIR/run.json); {names} "
+                "cannot change them. Only --steps and --target-return may be given, or start "
+                "a new run in another --output directory."
+            )
         run = read_run_config(args.output)
         if args.steps is not None:
             run.total_env_steps = args.steps
+        if args.target_return is not None:
+            run.target_return = args.target_return
         return run
     run = RunConfig.from_file(args.config) if args.config else RunConfig()
     for flag, field in _FLAGS.items():

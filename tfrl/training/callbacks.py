@@ -47,6 +47,9 @@ class Callback:
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
+    def close(self) -> None:
+        """Releases files and writers; `fit` calls it last, also when training fails."""
+
 
 class CallbackList(Callback):
     """Calls each callback in order."""
@@ -78,6 +81,10 @@ class CallbackList(Callback):
     def on_train_end(self, logs=None):
         for cb in self.callbacks:
             cb.on_train_end(logs)
+
+    def close(self):
+        for cb in self.callbacks:
+            cb.close()
 
 
 class EarlyStopping(Callback):
@@ -208,7 +215,7 @@ class CSVLogger(Callback):
         self._writer.writerow(logs)
         self._file.flush()
 
-    def on_train_end(self, logs=None):
+    def close(self):
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -237,6 +244,7 @@ class TensorBoard(Callback):
         self._write(env_steps, logs)
         self._writer.flush()
 
-    def on_train_end(self, logs=None):
+    def close(self):
         if self._writer is not None:
             self._writer.close()
+            self._writer = None

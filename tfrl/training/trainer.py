@@ -225,7 +225,23 @@ class Trainer:
         cbs.set_trainer(self)
         self.stop_training = False
         self.resuming = resume
-        cbs.on_train_begin()
+        try:
+            cbs.on_train_begin()
+            logs = self._loop(total_env_steps, eval_every, eval_episodes, cbs, verbose)
+            cbs.on_train_end(logs)
+        finally:
+            cbs.close()
+        return self.history
+
+    def _loop(
+        self,
+        total_env_steps: int,
+        eval_every: int | None,
+        eval_episodes: int,
+        cbs: CallbackList,
+        verbose: int,
+    ) -> dict[str, Any]:
+        """Collect-train-evaluate iterations until the target or a stop; returns last logs."""
         progress = ProgressLine(total_env_steps) if verbose else None
         c = self.config
         time_step = self.env.reset()
@@ -262,8 +278,7 @@ class Trainer:
                 progress.update(self.env_steps, self._shown(logs), "eval_return" in logs)
         if progress is not None:
             progress.close(self.env_steps, self._shown(logs))
-        cbs.on_train_end(logs)
-        return self.history
+        return logs
 
     def _shown(self, logs: dict[str, Any]) -> dict[str, Any]:
         """The iteration's logs plus the latest evaluation's mean return, for display."""
