@@ -138,3 +138,31 @@ def test_config_objects_dicts_and_single_layer_sizes():
     assert tfrl.agents.make("dqn", env, config={"learning_rate": 0.01}).config.learning_rate == 0.01
     with pytest.raises(ValueError, match="needs a DQNConfig"):
         tfrl.agents.make("dqn", env, config=tfrl.agents.PPOConfig())
+
+
+def test_n_step_returns_do_not_run_across_a_truncation():
+    mid, last, first = ts.StepType.MID, ts.StepType.LAST, ts.StepType.FIRST
+    q = tf.keras.Sequential(
+        [
+            tf.keras.layers.Dense(
+                2,
+                kernel_initializer=tf.keras.initializers.Constant([[1.0, 2.0]]),
+                bias_initializer="zeros",
+            )
+        ]
+    )
+    config = tfrl.agents.DQNConfig(gamma=0.9, loss="mse", n_step=2, hidden_units=())
+    agent = tfrl.agents.DQN(ts.time_step_spec(OBS), ACTIONS, config, q_network=q)
+    experience = trajectory.Trajectory(
+        # Row 0: a time limit cuts the episode at item 1; item 2 starts a new one.
+        # Row 1: three steps of one episode.
+        step_type=tf.constant([[mid, last, first], [mid, mid, mid]], tf.int32),
+        observation=tf.constant([[[1.0], [2.0], [3.0]], [[1.0], [2.0], [3.0]]]),
+        action=tf.zeros([2, 3], tf.int64),
+        policy_info=(),
+        next_step_type=tf.constant([[last, first, mid], [mid, mid, mid]], tf.int32),
+        reward=tf.constant([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]),
+        discount=tf.ones([2, 3]),
+    )
+    # Row 1: target 1 + 0.9 * 1 + 0.81 * max(3, 6) = 6.76; Q(1, 0) = 1. Row 0 is left out.
+    np.testing.assert_allclose(agent.loss(experience).loss, (6.76 - 1.0) ** 2 / 2, rtol=1e-5)

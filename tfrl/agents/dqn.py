@@ -8,6 +8,8 @@ from typing import Any
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
 from tf_agents.networks import sequential
+from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
 from tf_agents.utils import common
 
 from tfrl.agents.base import TfrlAgent, num_actions, require_discrete, require_single_observation
@@ -37,7 +39,8 @@ class DQNConfig(AgentConfig):
         target_update_tau: 1.0 copies the weights; < 1 is a soft (Polyak) update.
         loss: "huber" (default) or "mse" on the TD error.
         gradient_clipping: clip each gradient's norm to this; None disables. Default 10.
-        n_step: n-step returns. Default 1.
+        n_step: n-step returns. Default 1. Samples whose n steps cross a time-limit
+            truncation are left out of the loss.
         collect_env_steps: env steps per iteration. Default 256.
         train_steps: gradient steps per iteration. Default 128.
         batch_size: transitions per gradient step. Default 64.
@@ -80,6 +83,20 @@ class DQNConfig(AgentConfig):
                 "n_step and target_update_period must be ≥ 1 and exploration_steps ≥ 0; "
                 f"got {self.n_step}, {self.target_update_period}, {self.exploration_steps}."
             )
+
+
+def _no_truncation_inside(experience: trajectory.Trajectory) -> tf.Tensor:
+    """1.0 for n-step samples whose episode was not cut by a time limit before their end.
+
+    TF-Agents chains n-step returns by multiplying discounts; a truncated step
+    keeps discount 1, so without this the return would run on into the next
+    episode. A terminated step (discount 0) already stops it and is kept.
+    """
+    inner_last = tf.equal(experience.step_type[:, 1:-1], ts.StepType.LAST)
+    # trajectory.discount[t] is the discount of step t + 1.
+    bootstraps = tf.greater(experience.discount[:, :-2], 0.0)
+    cut = tf.reduce_any(tf.logical_and(inner_last, bootstraps), axis=1)
+    return 1.0 - tf.cast(cut, tf.float32)
 
 
 _LOSSES = {"huber": common.element_wise_huber_loss, "mse": common.element_wise_squared_loss}
@@ -149,11 +166,14 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             train_step_counter=self._new_train_step_counter(),
         )
 
-    def _loss(self, experience, td_errors_loss_fn=None, gamma=None, **kwargs):
+    def _loss(self, experience, td_errors_loss_fn=None, gamma=None, weights=None, **kwargs):
         # TF-Agents' public `loss()` reaches `_loss` without gamma (so with 1.0);
         # default it to the agent's own so `agent.loss()` is the loss `train()` minimises.
         gamma = self._gamma if gamma is None else gamma
-        return super()._loss(experience, td_errors_loss_fn, gamma, **kwargs)
+        if self._n_step_update > 1 and isinstance(experience, trajectory.Trajectory):
+            keep = _no_truncation_inside(experience)
+            weights = keep if weights is None else weights * keep
+        return super()._loss(experience, td_errors_loss_fn, gamma, weights=weights, **kwargs)
 
     def _epsilon(self) -> tf.Tensor:
         c = self.config
