@@ -15,7 +15,9 @@ examples:
 
 The same exports and models.config work with TensorFlow Serving itself
 (see docs/serving.md). New integer version directories under a base path are
-loaded while serving; the latest is served once loaded.
+loaded while serving; the latest is served once loaded. A version that fails
+to load (e.g. still being copied) is retried as soon as its files change, and
+otherwise every --load_retry_interval_micros, up to --max_num_load_retries times.
 """
 
 
@@ -63,6 +65,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds between polls of the base paths for new versions (default 1)",
     )
     tuning.add_argument(
+        "--max_num_load_retries",
+        type=int,
+        default=5,
+        help="retries of a version that failed to load while its files stay the same; "
+        "changed files are retried on the next poll (default 5)",
+    )
+    tuning.add_argument(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="wait between those retries (default 60000000, one minute)",
+    )
+    tuning.add_argument(
         "--max_batch_size",
         type=int,
         default=64,
@@ -104,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         poll_interval=args.file_system_poll_wait_seconds,
         max_body_bytes=args.max_body_bytes,
         num_threads=args.num_threads,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
         batching=BatchingOptions(
             max_batch_size=args.max_batch_size,
             timeout=args.batch_timeout_micros / 1e6,

@@ -7,6 +7,15 @@ default), and only once a wanted version is AVAILABLE unload the versions no
 longer wanted. A request holds its version until it is answered, and a
 version's session closes only when no request holds it, so swaps drop
 nothing. `watch()` runs `refresh()` every `poll_interval` seconds.
+
+A version that fails to load (say a `saved_model.pb` still being copied) is
+retried, as TF Serving retries failed loads (`--max_num_load_retries`,
+`--load_retry_interval_micros`): on a later poll as soon as the files in its
+directory change (size, mtime or inode of any file under it), or otherwise
+every `load_retry_interval` seconds, up to `max_num_load_retries` times for the
+same files. Changed files always get a fresh attempt and a fresh retry budget.
+Between attempts its status is END with the load error, as TF Serving reports
+a failed version; a successful retry makes it AVAILABLE.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import time
 from typing import Any
 
 from tfrl.errors import did_you_mean
@@ -80,12 +90,43 @@ class ServedVersion:
                 self.model.run(signature, {k: sample_input(v, 1) for k, v in inputs.items()})
 
 
+Fingerprint = tuple[tuple[str, int, int, int], ...]
+
+
+def fingerprint(path: str) -> Fingerprint:
+    """(relative path, size, mtime_ns, inode) of every file under a version directory.
+
+    Any change to the SavedModel's files (a copy completing, a file replaced by
+    a rename, even with its mtime preserved) changes it. Files that vanish
+    while it is computed are left out; a missing directory gives ().
+    """
+    entries = []
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            entries.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(sorted(entries))
+
+
+@dataclasses.dataclass
+class _Failure:
+    """A version whose last load failed: the files it failed on and the attempts on them."""
+
+    fingerprint: Fingerprint
+    attempts: int  # failed loads of these files (the first load plus retries)
+    last_attempt: float  # time.monotonic() when the last one failed
+
+
 class _Model:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.served: dict[int, ServedVersion] = {}
         self.status: dict[int, VersionStatus] = {}
-        self.failed: set[int] = set()
+        self.failed: dict[int, _Failure] = {}
 
 
 class ModelRegistry:
@@ -96,6 +137,10 @@ class ModelRegistry:
         batching: `BatchingOptions` for every signature.
         run_executor: threads for model calls.
         load_executor: a thread for loading and unloading versions.
+        max_num_load_retries: how many times a version that failed to load is
+            retried while its files stay the same. Default 5, as TF Serving.
+        load_retry_interval: seconds between those retries. Default 60, as
+            TF Serving. A version whose files change is retried on the next poll.
     """
 
     def __init__(
@@ -104,11 +149,15 @@ class ModelRegistry:
         batching: BatchingOptions,
         run_executor: concurrent.futures.Executor,
         load_executor: concurrent.futures.Executor,
+        max_num_load_retries: int = 5,
+        load_retry_interval: float = 60.0,
     ) -> None:
         self._models = {c.name: _Model(c) for c in configs}
         self._batching = batching
         self._run_executor = run_executor
         self._load_executor = load_executor
+        self._max_num_load_retries = max_num_load_retries
+        self._load_retry_interval = load_retry_interval
         self._unloading: set[asyncio.Task] = set()
 
     @property
@@ -122,14 +171,19 @@ class ModelRegistry:
 
     async def _refresh_model(self, model: _Model) -> None:
         loop = asyncio.get_running_loop()
-        available = await loop.run_in_executor(
-            self._load_executor, list_versions, model.config.base_path
-        )
+        base_path = model.config.base_path
+        available = await loop.run_in_executor(self._load_executor, list_versions, base_path)
+        for version in set(model.failed) - set(available):
+            del model.failed[version]  # gone from disk: if it comes back, it is new
         wanted = model.config.wanted(available)
         for version in wanted:
-            if version in model.served or version in model.failed:
+            if version in model.served:
                 continue
-            await self._load(model, version)
+            path = os.path.join(base_path, str(version))
+            files = await loop.run_in_executor(self._load_executor, fingerprint, path)
+            if version in model.failed and not self._should_retry(model.failed[version], files):
+                continue
+            await self._load(model, version, files)
         if not any(v in model.served for v in wanted):
             return  # keep serving what we have until a wanted version is available
         for version in sorted(set(model.served) - set(wanted)):
@@ -139,26 +193,61 @@ class ModelRegistry:
             self._unloading.add(task)
             task.add_done_callback(self._unloading.discard)
 
-    async def _load(self, model: _Model, version: int) -> None:
+    def _should_retry(self, failure: _Failure, files: Fingerprint) -> bool:
+        """Retry a failed version now? Yes if its files changed, or once per interval
+        while retries are left."""
+        if files != failure.fingerprint:
+            return True
+        return (
+            failure.attempts <= self._max_num_load_retries
+            and time.monotonic() - failure.last_attempt >= self._load_retry_interval
+        )
+
+    async def _load(self, model: _Model, version: int, files: Fingerprint) -> None:
         name = model.config.name
         path = os.path.join(model.config.base_path, str(version))
         model.status[version] = VersionStatus(version, "LOADING")
         loop = asyncio.get_running_loop()
 
         def load() -> ServedVersion:
-            served = ServedVersion(
-                name, version, SessionModel(path), self._run_executor, self._batching
-            )
-            served.warm_up()
+            session_model = SessionModel(path)
+            try:
+                served = ServedVersion(
+                    name, version, session_model, self._run_executor, self._batching
+                )
+                served.warm_up()
+            except BaseException:
+                session_model.close()
+                raise
             return served
 
         try:
             served = await loop.run_in_executor(self._load_executor, load)
         except Exception as e:
-            model.failed.add(version)
+            previous = model.failed.get(version)
+            attempts = 1
+            if previous is not None and previous.fingerprint == files:
+                attempts = previous.attempts + 1
+            model.failed[version] = _Failure(files, attempts, time.monotonic())
             model.status[version] = VersionStatus(version, "END", "UNKNOWN", str(e))
-            logger.error("Model %s version %d failed to load: %s", name, version, e)
+            retries_left = self._max_num_load_retries - (attempts - 1)
+            if retries_left > 0:
+                then = (
+                    f"retrying when its files change or in {self._load_retry_interval:g} s "
+                    f"({retries_left} retries left)"
+                )
+            else:
+                then = "retrying only when its files change"
+            logger.error(
+                "Model %s version %d failed to load (attempt %d); %s: %s",
+                name,
+                version,
+                attempts,
+                then,
+                e,
+            )
             return
+        model.failed.pop(version, None)
         model.served[version] = served
         model.status[version] = VersionStatus(version, "AVAILABLE")
         logger.info("Model %s version %d is available", name, version)

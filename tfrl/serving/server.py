@@ -55,6 +55,11 @@ class ServerOptions:
         max_body_bytes: largest request body accepted. Default 16 MiB.
         batching: `BatchingOptions`.
         num_threads: threads running model calls. Default 2.
+        max_num_load_retries: how many times a version that failed to load is
+            retried while its files stay the same [--max_num_load_retries].
+            Default 5. A version whose files change is retried on the next poll.
+        load_retry_interval_seconds: seconds between those retries
+            [--load_retry_interval_micros]. Default 60.0.
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +68,8 @@ class ServerOptions:
     max_body_bytes: int = 16 * 1024 * 1024
     batching: BatchingOptions = dataclasses.field(default_factory=BatchingOptions)
     num_threads: int = 2
+    max_num_load_retries: int = 5
+    load_retry_interval_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -75,6 +82,16 @@ class ServerOptions:
             raise ConfigError(f"max_body_bytes={self.max_body_bytes}; use at least 1024.")
         if self.num_threads < 1:
             raise ConfigError(f"num_threads={self.num_threads}; use 1 or more.")
+        if self.max_num_load_retries < 0:
+            raise ConfigError(
+                f"max_num_load_retries={self.max_num_load_retries}; use 0 or more "
+                "(0: retry a failed version only when its files change)."
+            )
+        if self.load_retry_interval_seconds < 0:
+            raise ConfigError(
+                f"load_retry_interval_seconds={self.load_retry_interval_seconds}; use 0 or "
+                "more seconds."
+            )
 
 
 class Server:
@@ -115,7 +132,14 @@ class Server:
         o = self.options
         run_executor = concurrent.futures.ThreadPoolExecutor(o.num_threads, "tfrl-serve-run")
         load_executor = concurrent.futures.ThreadPoolExecutor(1, "tfrl-serve-load")
-        registry = ModelRegistry(self.models, o.batching, run_executor, load_executor)
+        registry = ModelRegistry(
+            self.models,
+            o.batching,
+            run_executor,
+            load_executor,
+            max_num_load_retries=o.max_num_load_retries,
+            load_retry_interval=o.load_retry_interval_seconds,
+        )
         self._stopped = asyncio.Event()
         runner = None
         watcher = None
