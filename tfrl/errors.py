@@ -20,6 +20,7 @@ __all__ = [
     "TfrlError",
     "UnknownNameError",
     "check_names",
+    "check_whole_number",
     "did_you_mean",
 ]
 
@@ -78,3 +79,9 @@ def check_names(
             raise UnknownNameError(
                 f"{problem} {name!r}.{did_you_mean(name, known)} {listing}".rstrip()
             )
+
+
+def check_whole_number(name: str, value: object, minimum: int = 1, hint: str = "") -> None:
+    """Raises `ConfigError` unless `value` is an int (not a bool) ≥ `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name}={value!r} must be a whole number ≥ {minimum}.{hint}")

@@ -9,7 +9,7 @@ from tf_agents.environments import py_environment, tf_py_environment
 
 from tfrl.envs.gymnasium_env import GymnasiumEnvironment, VectorGymnasiumEnvironment
 from tfrl.envs.registry import check_id
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_whole_number
 
 __all__ = ["made_from", "make", "make_py"]
 
@@ -17,10 +17,9 @@ _VECTORIZATION = ("sync", "async")
 
 
 def _check_args(num_envs: Any, seed: Any, vectorization: str) -> None:
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ConfigError(f"num_envs={num_envs!r} must be a whole number ≥ 1, e.g. num_envs=8.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed={seed!r} must be None or a whole number ≥ 0.")
+    check_whole_number("num_envs", num_envs, hint=" For example num_envs=8.")
+    if seed is not None:
+        check_whole_number("seed", seed, minimum=0, hint=" Or pass seed=None.")
     if vectorization not in _VECTORIZATION:
         raise ConfigError(
             f"vectorization={vectorization!r} is not one of {_VECTORIZATION}. "

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
-from tfrl.errors import CheckpointError, ConfigError
-from tfrl.training.checkpoint import check_max_to_keep
+from tfrl.errors import CheckpointError, ConfigError, check_whole_number
 
 if TYPE_CHECKING:
     from tfrl.training.trainer import Trainer
@@ -133,7 +132,7 @@ class Checkpoint(Callback):
     def __init__(self, directory: str, every_env_steps: int = 10_000, max_to_keep: int = 3):
         if every_env_steps < 1:
             raise ConfigError(f"every_env_steps={every_env_steps} must be ≥ 1.")
-        check_max_to_keep(max_to_keep)
+        check_whole_number("max_to_keep", max_to_keep)
         self.directory = directory
         self.every_env_steps = every_env_steps
         self.max_to_keep = max_to_keep

@@ -21,18 +21,12 @@ from typing import Any
 import tensorflow as tf
 
 from tfrl.atomic import atomic_directory, atomic_write_text
-from tfrl.errors import CheckpointError, ConfigError
+from tfrl.errors import CheckpointError, check_whole_number
 
-__all__ = ["CheckpointManager", "check_max_to_keep"]
+__all__ = ["CheckpointManager"]
 
 _NAME = re.compile(r"^ckpt-(\d+)$")
 _STATE_FILE = "trainer_state.json"
-
-
-def check_max_to_keep(max_to_keep: Any) -> None:
-    """Raises `ConfigError` unless `max_to_keep` is a whole number ≥ 1."""
-    if isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or max_to_keep < 1:
-        raise ConfigError(f"max_to_keep={max_to_keep!r} must be a whole number ≥ 1.")
 
 
 class CheckpointManager:
@@ -45,7 +39,7 @@ class CheckpointManager:
     """
 
     def __init__(self, directory: str, trackables: dict[str, Any], max_to_keep: int = 3):
-        check_max_to_keep(max_to_keep)
+        check_whole_number("max_to_keep", max_to_keep)
         self.directory = os.path.abspath(directory)
         self.max_to_keep = max_to_keep
         self._checkpoint = tf.train.Checkpoint(**trackables)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tf_agents.environments import tf_environment
 from tf_agents.utils import common
 
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_whole_number
 
 __all__ = ["EvalResult", "check_specs_match", "evaluate", "make_eval_env"]
 
@@ -136,8 +136,7 @@ def evaluate(
     Returns:
         An `EvalResult` with `.mean`, `.std`, `.returns` and `.lengths`.
     """
-    if not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"episodes={episodes!r} must be a whole number ≥ 1.")
+    check_whole_number("episodes", episodes)
     policy = getattr(policy, "policy", policy)
     # A TFPolicy, or a policy SavedModel loaded with tfrl.load / tf.saved_model.load.
     if not (callable(getattr(policy, "action", None)) and hasattr(policy, "get_initial_state")):

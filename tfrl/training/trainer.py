@@ -15,7 +15,7 @@ from tf_agents.metrics import tf_metrics
 from tfrl.agents.config import AgentConfig
 from tfrl.envs.make import made_from
 from tfrl.envs.rng import get_rng_states, set_rng_states
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_whole_number
 from tfrl.training import loops
 from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
 from tfrl.training.checkpoint import CheckpointManager
@@ -106,8 +106,7 @@ class Trainer:
         self.return_metric = tf_metrics.AverageReturnMetric(
             batch_size=self.num_envs, buffer_size=20
         )
-        self.episodes_metric = tf_metrics.NumberOfEpisodes()
-        observers = [self.replay_buffer.add_batch, self.return_metric, self.episodes_metric]
+        observers = [self.replay_buffer.add_batch, self.return_metric]
         self._collect = loops.make_collect_fn(
             self.env, self.agent.collect_policy, observers, self.iteration_env_steps
         )
@@ -205,12 +204,7 @@ class Trainer:
         Returns:
             The `History` (also `trainer.history`).
         """
-        if (
-            isinstance(total_env_steps, bool)
-            or not isinstance(total_env_steps, int)
-            or total_env_steps < 1
-        ):
-            raise ConfigError(f"total_env_steps={total_env_steps!r} must be a whole number ≥ 1.")
+        check_whole_number("total_env_steps", total_env_steps)
         if eval_every is not None and eval_every < 1:
             raise ConfigError(f"eval_every={eval_every!r} must be ≥ 1, or None to skip evaluation.")
         callbacks = list(callbacks or [])
