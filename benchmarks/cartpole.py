@@ -35,6 +35,7 @@ from tfrl.console import quiet
 
 quiet()
 
+import machine  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_agents  # noqa: E402
 from tf_agents.drivers import dynamic_step_driver  # noqa: E402
@@ -168,16 +169,6 @@ def _fmt(x, digits=1):
     return "—" if x is None else f"{x:,.{digits}f}"
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
-
-
 def report(runs: list[tuple[Run, Run]], command: str, repeat: Run | None = None) -> str:
     lines = [
         "# CartPole-v1: tfrl DQN vs the TF-Agents tutorial loop",
@@ -186,7 +177,8 @@ def report(runs: list[tuple[Run, Run]], command: str, repeat: Run | None = None)
         "",
         f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}. "
         f"Versions: Python {platform.python_version()}, tensorflow {tf.__version__}, "
-        f"tf-agents {tf_agents.__version__}, tfrl {tfrl.__version__}. Machine: {_machine()}.",
+        f"tf-agents {tf_agents.__version__}, tfrl {tfrl.__version__}. "
+        f"Machine: {machine.describe()}.",
         "",
         "Same agent on both sides (tfrl DQN defaults: MLP 256-256, Adam 2.3e-3, batch 64, "
         "replay 100k, Huber loss, ε 1→0.04 over 8k env steps, target sync every 128 train "

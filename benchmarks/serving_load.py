@@ -50,6 +50,7 @@ import threading
 import time
 import urllib.request
 
+import machine
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -394,19 +395,6 @@ def copy_version(src: str, base: str, version: int) -> None:
     os.rename(tmp, os.path.join(base, str(version)))
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
-
-
 def versions() -> str:
     import aiohttp
     import tensorflow as tf
@@ -562,7 +550,7 @@ def main() -> int:
         f"Command: `{command}` (from the repository root, in .venv)",
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"Versions: {versions()}",
-        f"Machine: {machine()}; {load}.",
+        f"Machine: {machine.describe()}; {load}.",
         f"Model: {origin}; each request is one observation in row format, "
         '`{"instances": [[x0, x1, x2, x3]]}`, answered with action and q_values.',
         "Server: `tfrl serve` defaults (batching on, max batch 64, no batch timeout, 2 "
@@ -621,9 +609,9 @@ def main() -> int:
         errors = serial["errors"] + [e for _, r, _ in runs for e in r["errors"]]
         lines += ["", "First errors:", *[f"- {e}" for e in errors[:5]]]
     text = "\n".join(lines) + "\n"
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        f.write(text)
+    from tfrl.atomic import atomic_write_text
+
+    atomic_write_text(args.output, text)
     print(text)
     return 0 if total_errors == 0 and swaps_ok else 1
 
