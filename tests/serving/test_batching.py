@@ -93,3 +93,29 @@ def test_full_queue_is_resource_exhausted():
 def test_bad_options():
     with pytest.raises(ValueError, match="max_batch_size=0; use 1 or more"):
         BatchingOptions(max_batch_size=0)
+
+
+def test_large_request_is_split_and_small_ones_go_between_its_calls():
+    calls: list[list[float]] = []
+
+    def model(feeds):
+        calls.append(feeds["x"][:, 0].tolist())
+        return {"y": feeds["x"] * 2}
+
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    batcher = Batcher(model, executor, BatchingOptions(max_batch_size=4), batchable=True)
+
+    async def main():
+        big = np.arange(10, dtype=np.float32).reshape(10, 1)
+        big_task = asyncio.ensure_future(batcher.submit({"x": big}))
+        await asyncio.sleep(0)  # the first call (4 rows of big) is under way
+        smalls = [batcher.submit({"x": np.full((1, 1), v, np.float32)}) for v in (100, 101)]
+        outs = await asyncio.gather(big_task, *smalls)
+        np.testing.assert_array_equal(outs[0]["y"], big * 2)  # rows back in order
+        assert [o["y"].item() for o in outs[1:]] == [200, 202]
+
+    run(main())
+    # The small requests ran in the second call, right after the big one's first
+    # slice, not after all three of its calls; no call exceeded max_batch_size.
+    assert calls == [[0, 1, 2, 3], [100, 101, 4, 5], [6, 7, 8, 9]]
+    executor.shutdown()

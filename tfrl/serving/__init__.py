@@ -1,4 +1,4 @@
-"""A local server with TensorFlow Serving's REST API.
+"""A server with TensorFlow Serving's REST and gRPC APIs.
 
     from tfrl.serving import ModelConfig, Server
     with Server([ModelConfig("cartpole_dqn", "saved_models/cartpole_dqn")], port=0) as server:
@@ -13,7 +13,7 @@ from tfrl.serving.batching import BatchingOptions
 from tfrl.serving.config import ModelConfig, load_model_config_file
 from tfrl.serving.launch import model_configs, serve
 from tfrl.serving.server import Server, ServerOptions
-from tfrl.serving.status import Code, ServingError
+from tfrl.serving.status import Code, ServerStartError, ServingError
 
 __all__ = [
     "BatchingOptions",
@@ -21,6 +21,7 @@ __all__ = [
     "ModelConfig",
     "Server",
     "ServerOptions",
+    "ServerStartError",
     "ServingError",
     "load_model_config_file",
     "model_configs",

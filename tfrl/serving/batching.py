@@ -6,6 +6,11 @@ runs, requests that arrive queue up and go together in the next call
 load a request runs at once; an optional `timeout` waits a little for
 company. The queue is bounded: beyond it requests fail fast with
 RESOURCE_EXHAUSTED (HTTP 429), as TF Serving's batch scheduler does.
+
+A request larger than `max_batch_size` is split: each model call takes at
+most `max_batch_size` of its examples, and after each call the rest of it goes
+to the back of the queue, behind requests that arrived meanwhile. So a large
+request never delays a small one by more than the one model call under way.
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ class _Item:
     size: int
     future: asyncio.Future
     arrived: float
+    done: int = 0  # examples already run (a split request)
+    parts: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list)
+
+    def feeds_slice(self, stop: int) -> dict[str, np.ndarray]:
+        if self.done == 0 and stop == self.size:
+            return dict(self.feeds)
+        return {k: v[self.done : stop] for k, v in self.feeds.items()}
+
+
+_Slice = tuple[_Item, int]  # an item and the example index its slice stops at
 
 
 class Batcher:
@@ -118,56 +133,75 @@ class Batcher:
             try:
                 results = await loop.run_in_executor(self._executor, self._run_batch, batch)
             except BaseException as e:  # handed to every waiting request
-                for item in batch:
+                for item, _ in batch:
                     if not item.future.done():
                         item.future.set_exception(e)
                 if isinstance(e, asyncio.CancelledError):
                     raise
                 continue
-            for item, result in zip(batch, results):
-                if not item.future.done():
-                    if isinstance(result, BaseException):
-                        item.future.set_exception(result)
-                    else:
-                        item.future.set_result(result)
+            for (item, stop), result in zip(batch, results):
+                if item.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    item.future.set_exception(result)
+                    continue
+                item.parts.append(result)
+                item.done = stop
+                if stop < item.size:
+                    self._queue.append(item)  # behind requests that came meanwhile
+                elif len(item.parts) == 1:
+                    item.future.set_result(item.parts[0])
+                else:
+                    item.future.set_result(
+                        {k: np.concatenate([p[k] for p in item.parts]) for k in item.parts[0]}
+                    )
 
     def _queued_examples(self) -> int:
-        return sum(item.size for item in self._queue)
+        return sum(item.size - item.done for item in self._queue)
 
-    def _take(self) -> list[_Item]:
-        batch = [self._queue.popleft()]
-        total = batch[0].size
-        while self._queue and total + self._queue[0].size <= self._options.max_batch_size:
-            item = self._queue.popleft()
-            batch.append(item)
-            total += item.size
+    def _take(self) -> list[_Slice]:
+        """Requests from the front of the queue, up to max_batch_size examples; the
+        last one may contribute only part of its examples."""
+        room = self._options.max_batch_size
+        batch: list[_Slice] = []
+        while self._queue and room > 0:
+            item = self._queue[0]
+            left = item.size - item.done
+            if left > room and batch and item.size <= self._options.max_batch_size:
+                break  # a small request is not split; it goes first in the next call
+            self._queue.popleft()
+            take = min(left, room)
+            batch.append((item, item.done + take))
+            room -= take
         return batch
 
-    def _run_batch(self, batch: list[_Item]) -> list[dict[str, np.ndarray] | BaseException]:
+    def _run_batch(self, batch: list[_Slice]) -> list[dict[str, np.ndarray] | BaseException]:
         """Runs a batch in one call; falls back to one call per request if that fails."""
+        parts = [item.feeds_slice(stop) for item, stop in batch]
         if len(batch) == 1:
-            return [self._run(batch[0].feeds)]
-        names = list(batch[0].feeds)
-        feeds = {n: np.concatenate([item.feeds[n] for item in batch]) for n in names}
-        total = sum(item.size for item in batch)
+            return [self._run(parts[0])]
+        names = list(parts[0])
+        feeds = {n: np.concatenate([p[n] for p in parts]) for n in names}
+        sizes = [stop - item.done for item, stop in batch]
+        total = sum(sizes)
         try:
             outputs = self._run(feeds)
         except Exception:  # one bad request should not fail its neighbours
             logger.debug("Batched call failed; running %d requests one by one", len(batch))
-            return [self._run_one(item) for item in batch]
+            return [self._run_one(p) for p in parts]
         if any(np.ndim(v) == 0 or np.shape(v)[0] != total for v in outputs.values()):
             self._batchable = False  # outputs are not per example: cannot split them
-            return [self._run_one(item) for item in batch]
+            return [self._run_one(p) for p in parts]
         results: list[dict[str, np.ndarray] | BaseException] = []
         start = 0
-        for item in batch:
-            stop = start + item.size
+        for size in sizes:
+            stop = start + size
             results.append({k: v[start:stop] for k, v in outputs.items()})
             start = stop
         return results
 
-    def _run_one(self, item: _Item) -> dict[str, np.ndarray] | BaseException:
+    def _run_one(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | BaseException:
         try:
-            return self._run(item.feeds)
+            return self._run(feeds)
         except Exception as e:
             return e

@@ -8,7 +8,13 @@ request: `{"predictions": [...]}` (one entry per example; a bare value when
 the signature has one output, else an object) or `{"outputs": ...}` (a bare
 tensor for one output, else an object).
 
-Everything a client can get wrong raises `ServingError(INVALID_ARGUMENT)`.
+Like TF Serving's JSON reader: `NaN`, `Infinity` and `-Infinity` are read as
+floats; top-level keys other than these three are ignored; a string or bytes
+value may be sent as `{"b64": "<base64>"}`, and string outputs whose name ends
+in `_bytes` (or that are not UTF-8) are answered that way.
+
+Everything a client can get wrong raises `ServingError(INVALID_ARGUMENT)`,
+including bodies nested too deeply to read.
 """
 
 from __future__ import annotations
@@ -25,9 +31,14 @@ import tensorflow as tf
 from tfrl.export.session_model import TensorInfo
 from tfrl.serving.status import Code, ServingError
 
-__all__ = ["PredictRequest", "decode_inputs", "encode_outputs", "parse_predict_request"]
+__all__ = [
+    "PredictRequest",
+    "decode_inputs",
+    "decode_request",
+    "encode_outputs",
+    "parse_predict_request",
+]
 
-_KEYS = {"signature_name", "instances", "inputs"}
 ROW, COLUMNAR = "row", "columnar"
 
 
@@ -45,28 +56,18 @@ def _invalid(message: str) -> ServingError:
     return ServingError(Code.INVALID_ARGUMENT, message)
 
 
-def _reject_constant(name: str) -> float:
-    raise _invalid(f"JSON Parse error: {name} is not a valid number; send finite numbers.")
-
-
 def parse_predict_request(body: bytes) -> PredictRequest:
     """Parses and checks the top level of a `:predict` request body."""
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except ServingError:
-        raise
+        doc = json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as e:
         raise _invalid(f"JSON Parse error: {e}") from None
     if not isinstance(doc, dict):
         raise _invalid(
             f"JSON Value: {_brief(doc)} Is not object; send "
             '{"instances": [...]} or {"inputs": ...}.'
-        )
-    unknown = sorted(set(doc) - _KEYS)
-    if unknown:
-        raise _invalid(
-            f"Unknown key(s) {unknown} in request; expected 'instances' or 'inputs' and "
-            "optionally 'signature_name'."
         )
     if "instances" in doc and "inputs" in doc:
         raise _invalid("Request contains both 'instances' and 'inputs'; send only one of them.")
@@ -85,31 +86,81 @@ def parse_predict_request(body: bytes) -> PredictRequest:
     return PredictRequest(signature, COLUMNAR, doc["inputs"], bools)
 
 
+def _too_deep() -> ServingError:
+    return _invalid("JSON Parse error: the request is nested too deeply; send flat tensors.")
+
+
 def _brief(value: Any) -> str:
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except RecursionError:
+        return "(deeply nested value)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def decode_inputs(
-    request: PredictRequest, specs: Mapping[str, TensorInfo]
+    request: PredictRequest, specs: Mapping[str, TensorInfo], max_rows: int | None = None
 ) -> dict[str, np.ndarray]:
-    """The request's named input arrays, checked against the signature's `specs`."""
+    """The request's named input arrays, checked against the signature's `specs`.
+
+    `max_rows` caps the examples in one request (dimension 0 of batched inputs).
+    """
     names = sorted(specs)
-    if request.format == ROW:
-        raw = _rows(request.data, names)
-    else:
-        raw = _columns(request.data, names)
-    return {
-        name: _to_array(name, raw[name], specs[name], request.format, request.may_have_bools)
-        for name in names
-    }
+    try:
+        if request.format == ROW:
+            if max_rows is not None and len(request.data) > max_rows:
+                raise _too_many(len(request.data), max_rows)
+            raw = _rows(request.data, names)
+        else:
+            raw = _columns(request.data, names)
+        arrays = {
+            name: _to_array(name, raw[name], specs[name], request.format, request.may_have_bools)
+            for name in names
+        }
+    except RecursionError:
+        raise _too_deep() from None
+    if max_rows is not None:
+        for name, array in arrays.items():
+            if specs[name].batched and array.ndim and len(array) > max_rows:
+                raise _too_many(len(array), max_rows)
+    return arrays
+
+
+def _too_many(rows: int, max_rows: int) -> ServingError:
+    return _invalid(
+        f"The request holds {rows} examples, more than the limit of {max_rows}; split it "
+        "into smaller requests or raise --max_request_rows."
+    )
+
+
+def decode_request(
+    body: bytes,
+    signatures: Mapping[str, Mapping[str, TensorInfo]],
+    servable: str,
+    max_rows: int | None = None,
+) -> tuple[str, str, dict[str, np.ndarray]]:
+    """Parses and decodes a whole `:predict` body: (signature, format, input arrays).
+
+    `signatures` maps each signature name to its input specs; `servable` names
+    the model version in errors (e.g. "cartpole_dqn version 1"). Plain data in,
+    plain data out, so a worker process can run it.
+    """
+    parsed = parse_predict_request(body)
+    specs = signatures.get(parsed.signature_name)
+    if specs is None:
+        raise ServingError(
+            Code.FAILED_PRECONDITION,
+            f'Serving signature key "{parsed.signature_name}" not found. Signatures of '
+            f"{servable}: {sorted(signatures)}.",
+        )
+    return parsed.signature_name, parsed.format, decode_inputs(parsed, specs, max_rows)
 
 
 def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
     if not instances:
         raise _invalid("'instances' is empty; send at least one instance (an empty batch).")
-    named = all(isinstance(x, dict) for x in instances)
-    if not named and any(isinstance(x, dict) for x in instances):
+    named = all(isinstance(x, dict) and not _is_b64(x) for x in instances)
+    if not named and any(isinstance(x, dict) and not _is_b64(x) for x in instances):
         raise _invalid("'instances' mixes named (object) and unnamed entries; use one form.")
     if not named:
         if len(names) != 1:
@@ -124,7 +175,7 @@ def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
 
 
 def _columns(inputs: Any, names: list[str]) -> dict[str, Any]:
-    if isinstance(inputs, dict):
+    if isinstance(inputs, dict) and not _is_b64(inputs):
         _check_names(set(inputs), names, "'inputs'")
         return inputs
     if len(names) != 1:
@@ -153,6 +204,10 @@ def _has_bool(value: Any) -> bool:
 def _to_array(
     name: str, value: Any, spec: TensorInfo, fmt: str, may_have_bools: bool
 ) -> np.ndarray:
+    if spec.dtype == tf.string:
+        array = _string_array(name, value)
+        _check_shape(name, array.shape, spec, fmt)
+        return array
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError) as e:
@@ -168,8 +223,6 @@ def _to_array(
         ok = kind in "iu"
     elif dtype == tf.bool:
         ok = kind == "b"
-    elif dtype == tf.string:
-        ok = kind == "U"
     else:
         ok = False
     if ok and kind in "iuf" and may_have_bools and _has_bool(value):
@@ -180,26 +233,72 @@ def _to_array(
             f"Input {name!r} must hold {dtype.name} values, but got {_kind_name(kind)} "
             f"values; e.g. send {_example(dtype)}."
         )
-    if dtype == tf.string:
-        array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
-    else:
-        target = dtype.as_numpy_dtype
-        if dtype.is_integer:
-            info = np.iinfo(target)
-            if array.size and (array.min() < info.min or array.max() > info.max):
-                raise _invalid(
-                    f"Input {name!r} has values outside the {dtype.name} range "
-                    f"[{info.min}, {info.max}]."
-                )
-        with np.errstate(over="ignore"):
-            array = array.astype(target, copy=False)
-        if dtype.is_floating and not np.isfinite(array).all():
+    target = dtype.as_numpy_dtype
+    if dtype.is_integer:
+        info = np.iinfo(target)
+        if array.size and (array.min() < info.min or array.max() > info.max):
             raise _invalid(
-                f"Input {name!r} has NaN or infinite values (or values too large for "
-                f"{dtype.name}); send finite numbers."
+                f"Input {name!r} has values outside the {dtype.name} range "
+                f"[{info.min}, {info.max}]."
             )
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = array.astype(target, copy=False)
+        # NaN and +-Infinity are values (TF Serving reads them); a finite number
+        # that becomes infinite in a narrower float type is not.
+        if dtype.is_floating and cast is not array and np.isinf(cast[np.isfinite(array)]).any():
+            raise _invalid(
+                f"Input {name!r} has values too large for {dtype.name}; send values within "
+                f"+-{np.finfo(target).max:.4g}."
+            )
+    array = cast
     _check_shape(name, array.shape, spec, fmt)
     return array
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and "b64" in value
+
+
+def _string_array(name: str, value: Any) -> np.ndarray:
+    """An object array of bytes from nested lists of str and {"b64": ...} values."""
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        if isinstance(v, str):
+            return v.encode("utf-8")
+        if _is_b64(v) and isinstance(v["b64"], str):
+            try:
+                return base64.b64decode(v["b64"], validate=True)
+            except ValueError:
+                raise _invalid(
+                    f"Input {name!r} has a 'b64' value that is not valid base64."
+                ) from None
+        kind = "boolean" if isinstance(v, bool) else type(v).__name__
+        raise _invalid(
+            f"Input {name!r} must hold string values, but got {kind} values; e.g. send "
+            '"text" or {"b64": "aGk="}.'
+        )
+
+    nested = convert(value)
+    flat: list[Any] = []
+    shape = _shape_of(nested, flat, name)
+    array = np.empty(len(flat), dtype=object)
+    array[:] = flat
+    return array.reshape(shape)
+
+
+def _shape_of(value: Any, flat: list[Any], name: str) -> tuple[int, ...]:
+    """The shape of nested lists (checked rectangular); leaves appended to `flat`."""
+    if not isinstance(value, list):
+        flat.append(value)
+        return ()
+    shapes = {_shape_of(v, flat, name) for v in value}
+    if len(shapes) > 1:
+        raise _invalid(
+            f"Input {name!r} is not a rectangular array; every row must have the same length."
+        )
+    return (len(value), *(shapes.pop() if shapes else ()))
 
 
 def _kind_name(kind: str) -> str:
@@ -237,8 +336,8 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], fmt: str) -> dict[str, Any
     names = sorted(outputs)
     if fmt == COLUMNAR:
         if len(names) == 1:
-            return {"outputs": _jsonable(outputs[names[0]])}
-        return {"outputs": {n: _jsonable(outputs[n]) for n in names}}
+            return {"outputs": _jsonable(outputs[names[0]], names[0])}
+        return {"outputs": {n: _jsonable(outputs[n], n) for n in names}}
     sizes = {n: (np.shape(outputs[n])[0] if np.ndim(outputs[n]) else None) for n in names}
     batch = {s for s in sizes.values()}
     if len(batch) != 1 or None in batch:
@@ -247,15 +346,17 @@ def encode_outputs(outputs: Mapping[str, np.ndarray], fmt: str) -> dict[str, Any
             "as 'predictions'; send the request in the columnar 'inputs' format."
         )
     (size,) = batch
-    lists = {n: _jsonable(outputs[n]) for n in names}
+    lists = {n: _jsonable(outputs[n], n) for n in names}
     if len(names) == 1:
         return {"predictions": lists[names[0]]}
     return {"predictions": [{n: lists[n][i] for n in names} for i in range(size)]}
 
 
-def _jsonable(array: np.ndarray) -> Any:
+def _jsonable(array: np.ndarray, name: str = "") -> Any:
     array = np.asarray(array)
     if array.dtype == object or array.dtype.kind == "S":
+        if name.endswith("_bytes"):  # TF Serving's rule: such outputs are always base64
+            return np.vectorize(_b64, otypes=[object])(array).tolist()
         return np.vectorize(_text, otypes=[object])(array).tolist()
     if array.dtype in (np.float32, np.float16) and array.size:
         # Shortest text that reads back as the same float32 (0.1, not 0.100000001).
@@ -268,5 +369,10 @@ def _text(value: Any) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode("ascii")}  # type: ignore[return-value]
+            return _b64(value)  # type: ignore[return-value]
     return str(value)
+
+
+def _b64(value: Any) -> dict[str, str]:
+    data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    return {"b64": base64.b64encode(data).decode("ascii")}

@@ -24,7 +24,12 @@ import re
 
 from tfrl.errors import ConfigError, MissingDependencyError
 
-__all__ = ["ModelConfig", "check_name", "load_model_config_file"]
+__all__ = [
+    "ModelConfig",
+    "check_name",
+    "load_model_config_file",
+    "load_monitoring_config_file",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -152,3 +157,64 @@ def load_model_config_file(path: str) -> list[ModelConfig]:
     if duplicates:
         raise ConfigError(f"{path}: model name(s) {duplicates} appear more than once.")
     return models
+
+
+def load_monitoring_config_file(path: str) -> str | None:
+    """The Prometheus metrics path a TF Serving `--monitoring_config_file` asks for.
+
+    The file is text-format `MonitoringConfig`, as for TF Serving:
+
+        prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }
+
+    Returns None when `enable` is false; the path defaults to TF Serving's
+    "/monitoring/prometheus/metrics".
+
+    Raises:
+        ConfigError: the file is missing or does not parse.
+    """
+    from google.protobuf import text_format
+
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"Cannot read monitoring config file {path!r}: {e.strerror}.") from e
+    proto = _monitoring_config_class()()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as e:
+        raise ConfigError(
+            f"{path}: not a text-format MonitoringConfig ({e}). Expected "
+            'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }.'
+        ) from e
+    prometheus = proto.prometheus_config
+    if not prometheus.enable:
+        return None
+    return prometheus.path or DEFAULT_METRICS_PATH
+
+
+DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
+
+
+def _monitoring_config_class() -> type:
+    """TF Serving's MonitoringConfig message (tensorflow-serving-api does not ship it)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    name = "tfrl_serving_monitoring.proto"
+    pool = descriptor_pool.DescriptorPool()
+    file = descriptor_pb2.FileDescriptorProto(name=name, package="tensorflow.serving")
+    prometheus = file.message_type.add(name="PrometheusConfig")
+    field = descriptor_pb2.FieldDescriptorProto
+    prometheus.field.add(name="enable", number=1, type=field.TYPE_BOOL, label=field.LABEL_OPTIONAL)
+    prometheus.field.add(name="path", number=2, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    monitoring = file.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        type_name=".tensorflow.serving.PrometheusConfig",
+        label=field.LABEL_OPTIONAL,
+    )
+    pool.Add(file)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import numpy as np
 
 from tfrl.errors import did_you_mean
 from tfrl.export.check import sample_input
@@ -83,6 +87,30 @@ class ServedVersion:
                 lambda feeds, s=signature: model.run(s, feeds), executor, options, batchable
             )
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[ServedVersion]:
+        """Keeps this version loaded while a request uses it (a swap waits for it)."""
+        self.inflight += 1
+        try:
+            yield self
+        finally:
+            self.inflight -= 1
+
+    async def predict(
+        self, signature: str, feeds: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Runs checked `feeds` through `signature` (batched with other requests)."""
+        try:
+            return await self.batchers[signature].submit(feeds)
+        except ServingError:
+            raise
+        except Exception as e:
+            # Inputs were checked, so this is an error inside the model (e.g. a
+            # failed assertion on values): the client's argument, as TF Serving says.
+            text = str(e).strip()
+            first = text.splitlines()[0] if text else type(e).__name__
+            raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {first}") from e
+
     def warm_up(self) -> None:
         """Runs each batchable signature once so the first request is not slow."""
         for signature, inputs in self.model.inputs.items():
@@ -127,6 +155,11 @@ class _Model:
         self.served: dict[int, ServedVersion] = {}
         self.status: dict[int, VersionStatus] = {}
         self.failed: dict[int, _Failure] = {}
+        self.load_failures = 0  # failed loads so far (each retry counts)
+
+    def without_paths(self, text: str) -> str:
+        """`text` with this model's base path replaced by its name (errors go to clients)."""
+        return text.replace(self.config.base_path, f"<{self.config.name}>")
 
 
 class ModelRegistry:
@@ -163,6 +196,17 @@ class ModelRegistry:
     @property
     def names(self) -> list[str]:
         return sorted(self._models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def loaded_versions(self) -> dict[str, int]:
+        """{model name: number of AVAILABLE versions}."""
+        return {name: len(m.served) for name, m in self._models.items()}
+
+    def load_failures(self) -> dict[str, int]:
+        """{model name: version loads that failed so far}."""
+        return {name: m.load_failures for name, m in self._models.items()}
 
     async def refresh(self) -> None:
         """One poll: load newly wanted versions, then unload unwanted ones."""
@@ -229,7 +273,10 @@ class ModelRegistry:
             if previous is not None and previous.fingerprint == files:
                 attempts = previous.attempts + 1
             model.failed[version] = _Failure(files, attempts, time.monotonic())
-            model.status[version] = VersionStatus(version, "END", "UNKNOWN", str(e))
+            model.load_failures += 1
+            model.status[version] = VersionStatus(
+                version, "END", "UNKNOWN", model.without_paths(str(e))
+            )
             retries_left = self._max_num_load_retries - (attempts - 1)
             if retries_left > 0:
                 then = (
@@ -312,9 +359,9 @@ class ModelRegistry:
             return served
         if not model.served:
             raise ServingError(
-                Code.UNAVAILABLE,
-                f"Model {name} has no available version yet: no loadable integer version "
-                f"directory under {model.config.base_path}. Export one with tfrl.export().",
+                Code.NOT_FOUND,
+                f"Servable not found for request: Latest({name}). Model {name} has no "
+                "loaded version yet: export one into its base path with tfrl.export().",
             )
         return model.served[max(model.served)]
 

@@ -1,15 +1,20 @@
-"""`Server`: TensorFlow Serving's REST API on aiohttp, for local use and tests.
+"""`Server`: TensorFlow Serving's REST API (aiohttp) and gRPC API (grpc.aio).
 
-Routes (as TF Serving's REST API):
+REST routes (as TF Serving's; the fixed words are case-insensitive, names are not):
 
     GET  /v1/models/<name>[/versions/<v>|/labels/<label>]            version status
     GET  /v1/models/<name>[/versions/<v>|/labels/<label>]/metadata   signature defs
     POST /v1/models/<name>[/versions/<v>|/labels/<label>]:predict    run a signature
+    GET  <metrics_path>   Prometheus metrics, when enabled (see `tfrl.serving.metrics`)
 
 Errors are `{"error": "..."}` with TF Serving's HTTP statuses (400 bad
-argument, 404 unknown model/version/label, 413 body too large, 429 queue
-full, 503 nothing loaded yet). Bad requests are answered and logged at DEBUG
-level only; the server keeps serving.
+argument, 404 unknown model/version/label or nothing loaded yet, 405 wrong
+method, 413 body too large, 429 queue full). Bad requests are answered and
+logged at DEBUG level only; the server keeps serving. The gRPC API
+(`tfrl.serving.grpc_api`) runs on the same event loop over the same registry.
+
+Large bodies are decoded and large answers encoded in a worker process
+(`tfrl.serving.workers`), so one big request never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import errno
 import gc
 import json
 import logging
 import sys
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -31,10 +38,11 @@ from google.protobuf import json_format
 
 from tfrl.errors import ConfigError
 from tfrl.serving.batching import BatchingOptions
-from tfrl.serving.codec import decode_inputs, encode_outputs, parse_predict_request
 from tfrl.serving.config import ModelConfig, check_name
-from tfrl.serving.registry import ModelRegistry
-from tfrl.serving.status import Code, ServingError
+from tfrl.serving.metrics import UNKNOWN_MODEL, Metrics
+from tfrl.serving.registry import ModelRegistry, ServedVersion
+from tfrl.serving.status import Code, ServerStartError, ServingError
+from tfrl.serving.workers import CodecPool
 
 __all__ = ["Server", "ServerOptions"]
 
@@ -50,9 +58,19 @@ class ServerOptions:
     Attributes:
         host: address to bind. Default "127.0.0.1" (this machine only).
         port: REST port [--rest_api_port]. Default 8501; 0 picks a free one.
+        grpc_port: gRPC port [--port]. Default None: no gRPC (`tfrl serve`
+            opens 8500); 0 picks a free one.
         poll_interval: seconds between base-path polls
-            [--file_system_poll_wait_seconds]. Default 1.0.
-        max_body_bytes: largest request body accepted. Default 16 MiB.
+            [--file_system_poll_wait_seconds]. Default 1.0; 0 polls once, at start.
+        max_body_bytes: largest request body (REST) or message (gRPC) accepted;
+            larger gets HTTP 413 / RESOURCE_EXHAUSTED. Default 16 MiB.
+        max_request_rows: most examples in one request (HTTP 400 /
+            INVALID_ARGUMENT beyond). Default 100,000; None: no limit.
+            Requests larger than the batch size are split across model calls.
+        metrics_path: REST path of Prometheus metrics, e.g.
+            "/monitoring/prometheus/metrics" [--monitoring_config_file].
+            Default None: no metrics.
+        codec_processes: worker processes decoding large bodies. Default 1.
         batching: `BatchingOptions`.
         num_threads: threads running model calls. Default 2.
         max_num_load_retries: how many times a version that failed to load is
@@ -64,19 +82,40 @@ class ServerOptions:
 
     host: str = "127.0.0.1"
     port: int = 8501
+    grpc_port: int | None = None
     poll_interval: float = 1.0
     max_body_bytes: int = 16 * 1024 * 1024
+    max_request_rows: int | None = 100_000
+    metrics_path: str | None = None
+    codec_processes: int = 1
     batching: BatchingOptions = dataclasses.field(default_factory=BatchingOptions)
     num_threads: int = 2
     max_num_load_retries: int = 5
     load_retry_interval_seconds: float = 60.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port={self.port}; use 0..65535 (0 picks a free port).")
-        if self.poll_interval <= 0:
+        for flag, port in (("port", self.port), ("grpc_port", self.grpc_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{flag}={port}; use 0..65535 (0 picks a free port).")
+        if self.grpc_port is not None and self.grpc_port == self.port != 0:
             raise ConfigError(
-                f"poll_interval={self.poll_interval}; use a positive number of seconds."
+                f"port and grpc_port are both {self.port}; REST and gRPC need different ports."
+            )
+        if self.poll_interval < 0:
+            raise ConfigError(
+                f"poll_interval={self.poll_interval}; use 0 (poll once, at start) or a "
+                "positive number of seconds."
+            )
+        if self.max_request_rows is not None and self.max_request_rows < 1:
+            raise ConfigError(f"max_request_rows={self.max_request_rows}; use 1 or more.")
+        if self.codec_processes < 1:
+            raise ConfigError(f"codec_processes={self.codec_processes}; use 1 or more.")
+        if self.metrics_path is not None and (
+            not self.metrics_path.startswith("/") or self.metrics_path.startswith("/v1/")
+        ):
+            raise ConfigError(
+                f"metrics_path={self.metrics_path!r}; use an absolute path outside /v1/, "
+                "e.g. /monitoring/prometheus/metrics."
             )
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max_body_bytes={self.max_body_bytes}; use at least 1024.")
@@ -114,6 +153,7 @@ class Server:
         self.models = list(models)
         self.options = dataclasses.replace(options or ServerOptions(), **overrides)
         self.port: int | None = None
+        self.grpc_port: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -125,10 +165,19 @@ class Server:
         """http://host:port once started."""
         return f"http://{self.options.host}:{self.port}"
 
+    @property
+    def grpc_target(self) -> str:
+        """host:port of the gRPC API once started (with `grpc_port` set)."""
+        return f"{self.options.host}:{self.grpc_port}"
+
     # -- running ---------------------------------------------------------
 
     async def run_async(self, started: asyncio.Event | None = None) -> None:
-        """Serves until `stop()` (or cancellation). Loads models before listening."""
+        """Serves until `stop()` (or cancellation).
+
+        Opens the ports first (a port in use fails at once, with
+        `ServerStartError`), then loads the models, then reports ready.
+        """
         o = self.options
         run_executor = concurrent.futures.ThreadPoolExecutor(o.num_threads, "tfrl-serve-run")
         load_executor = concurrent.futures.ThreadPoolExecutor(1, "tfrl-serve-load")
@@ -140,19 +189,40 @@ class Server:
             max_num_load_retries=o.max_num_load_retries,
             load_retry_interval=o.load_retry_interval_seconds,
         )
+        metrics = None
+        if o.metrics_path is not None:
+            metrics = Metrics(registry.loaded_versions, registry.load_failures)
+        codec = CodecPool(o.codec_processes)
         self._stopped = asyncio.Event()
         runner = None
+        grpc_server = None
         watcher = None
         try:
-            await registry.refresh()
-            app = _make_app(registry, o.max_body_bytes)
+            app = _make_app(registry, o, codec, metrics)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             site = web.TCPSite(runner, o.host, o.port, reuse_address=True)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as e:
+                raise _start_error("REST", o.host, o.port, e) from None
             self.port = runner.addresses[0][1]
-            watcher = asyncio.get_running_loop().create_task(registry.watch(o.poll_interval))
-            logger.info("Serving %s on %s", registry.names, self.url)
+            if o.grpc_port is not None:
+                from tfrl.serving.grpc_api import make_grpc_server
+
+                grpc_server = make_grpc_server(
+                    registry, metrics, o.max_body_bytes, o.max_request_rows
+                )
+                try:
+                    self.grpc_port = grpc_server.add_insecure_port(f"{o.host}:{o.grpc_port}")
+                except RuntimeError as e:
+                    raise _start_error("gRPC", o.host, o.grpc_port, e) from None
+                await grpc_server.start()
+            await registry.refresh()
+            if o.poll_interval > 0:
+                watcher = asyncio.get_running_loop().create_task(registry.watch(o.poll_interval))
+            grpc_note = f" and gRPC on {self.grpc_target}" if grpc_server is not None else ""
+            logger.info("Serving %s on %s%s", registry.names, self.url, grpc_note)
             if started is not None:
                 started.set()
             self._ready.set()
@@ -162,9 +232,12 @@ class Server:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            if grpc_server is not None:
+                await grpc_server.stop(grace=1.0)
             if runner is not None:
                 await runner.cleanup()
             await registry.close()
+            codec.close()
             run_executor.shutdown(wait=True)
             load_executor.shutdown(wait=True)
 
@@ -231,6 +304,21 @@ class Server:
 SWITCH_INTERVAL = 0.0005  # seconds; see Server.serve_forever
 
 
+def _start_error(api: str, host: str, port: int, e: BaseException) -> ServerStartError:
+    if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+        why = f"port {port} is in use (another server?); pick another with " + (
+            "--rest_api_port" if api == "REST" else "--port"
+        )
+    elif isinstance(e, OSError) and e.strerror:
+        why = f"{e.strerror}; check --host (an address of this machine, e.g. 127.0.0.1)"
+    else:
+        why = (
+            f"cannot bind (port in use, or --host {host!r} is not an address of this "
+            "machine); pick another port or check --host"
+        )
+    return ServerStartError(f"Cannot open the {api} API on {host}:{port}: {why}.")
+
+
 def freeze_startup_objects() -> None:
     """Collects garbage, then moves every live object to the permanent generation.
 
@@ -245,8 +333,12 @@ def freeze_startup_objects() -> None:
 
 
 def _error(code: Code, message: str) -> web.Response:
+    headers = {"Allow": "POST"} if code is Code.METHOD_NOT_ALLOWED else None
     return web.Response(
-        status=code.http_status, text=json.dumps({"error": message}), content_type=_JSON
+        status=code.http_status,
+        text=json.dumps({"error": message}),
+        content_type=_JSON,
+        headers=headers,
     )
 
 
@@ -262,40 +354,48 @@ class _Route:
     action: str  # "status", "metadata", "predict"
 
 
+_VERBS = ("predict", "classify", "regress")
+
+
 def _parse_path(method: str, raw_path: str) -> _Route:
+    """TF Serving's routes; like its URL patterns, fixed words match in any case."""
     malformed = ServingError(Code.INVALID_ARGUMENT, f"Malformed request: {method} {raw_path}")
     segments = raw_path.split("/")
-    if segments[:3] != ["", "v1", "models"] or len(segments) < 4:
+    if [s.lower() for s in segments[:3]] != ["", "v1", "models"] or len(segments) < 4:
         raise malformed
     parts = [urllib.parse.unquote(s) for s in segments[3:]]
     action = "status"
-    last = parts[-1]
-    if method == "POST":
-        verb = last.rsplit(":", 1)
-        if len(verb) != 2 or verb[1] not in ("predict", "classify", "regress"):
-            raise malformed
-        if verb[1] != "predict":
+    verb = parts[-1].rsplit(":", 1)
+    if len(verb) == 2 and verb[1].lower() in _VERBS:
+        if method != "POST":
+            raise ServingError(
+                Code.METHOD_NOT_ALLOWED,
+                f"Method {method} is not allowed on {raw_path}: :{verb[1].lower()} takes "
+                "POST with a JSON body.",
+            )
+        if verb[1].lower() != "predict":
             raise ServingError(
                 Code.INVALID_ARGUMENT,
-                f"{verb[1]} is not supported by tfrl serve; use :predict.",
+                f"{verb[1].lower()} is not supported by tfrl serve; use :predict.",
             )
         parts[-1], action = verb[0], "predict"
     elif method == "GET":
-        if len(parts) > 1 and parts[-1] == "metadata":
+        if len(parts) > 1 and parts[-1].lower() == "metadata":
             parts, action = parts[:-1], "metadata"
     else:
         raise malformed
     name, rest = parts[0], parts[1:]
     _check_segment("model name", name)
     version = label = None
-    if len(rest) == 2 and rest[0] == "versions":
+    kind = rest[0].lower() if rest else ""
+    if len(rest) == 2 and kind == "versions":
         if not (rest[1].isascii() and rest[1].isdigit()):
             raise ServingError(
                 Code.INVALID_ARGUMENT,
                 f"Version {rest[1]!r} in {raw_path} is not an integer; use /versions/<N>.",
             )
         version = int(rest[1])
-    elif len(rest) == 2 and rest[0] == "labels":
+    elif len(rest) == 2 and kind == "labels":
         _check_segment("label", rest[1])
         label = rest[1]
     elif rest:
@@ -311,45 +411,84 @@ def _check_segment(what: str, value: str) -> None:
         )
 
 
-def _make_app(registry: ModelRegistry, max_body_bytes: int) -> web.Application:
+def _make_app(
+    registry: ModelRegistry, options: ServerOptions, codec: CodecPool, metrics: Metrics | None
+) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        path = request.raw_path.split("?", 1)[0]
+        if metrics is not None and path == options.metrics_path and request.method == "GET":
+            body, content_type = metrics.exposition()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        route = None
+        version = [""]
         try:
-            route = _parse_path(request.method, request.raw_path.split("?", 1)[0])
-            if route.action == "status":
-                status = registry.status(route.name, route.version, route.label)
-                return _ok({"model_version_status": status})
-            if route.action == "metadata":
-                return _ok(_metadata(registry, route))
-            return await _predict(registry, route, request, max_body_bytes)
+            route = _parse_path(request.method, path)
+            response = await _answer(registry, route, request, options, codec, version)
+            code = "OK"
         except ServingError as e:
             logger.debug("%s %s -> %s: %s", request.method, request.path, e.code.name, e.message)
-            return _error(e.code, e.message)
+            response, code = _error(e.code, e.message), e.code.name
         except Exception as e:  # a bug in the server, not in the request
             logger.exception("Internal error on %s %s", request.method, request.path)
-            return _error(Code.INTERNAL, f"Internal error: {_first_line(e)}")
+            response = _error(Code.INTERNAL, f"Internal error: {type(e).__name__}")
+            code = "INTERNAL"
+        if metrics is not None and route is not None:
+            model = route.name if route.name in registry else UNKNOWN_MODEL
+            metrics.observe(
+                model, version[0], route.action, "REST", code, time.perf_counter() - start
+            )
+        return response
 
-    app = web.Application(client_max_size=max_body_bytes)
+    app = web.Application(client_max_size=options.max_body_bytes)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
 
-def _metadata(registry: ModelRegistry, route: _Route) -> dict[str, Any]:
+async def _answer(
+    registry: ModelRegistry,
+    route: _Route,
+    request: web.Request,
+    options: ServerOptions,
+    codec: CodecPool,
+    version: list[str],
+) -> web.Response:
+    if route.action == "status":
+        return _ok(
+            {"model_version_status": registry.status(route.name, route.version, route.label)}
+        )
+    if route.action == "metadata":
+        served = registry.resolve(route.name, route.version, route.label)
+        version[0] = str(served.version)
+        return _ok(_metadata(served, route.name))
+    body = await _read_body(request, options.max_body_bytes)
     served = registry.resolve(route.name, route.version, route.label)
+    version[0] = str(served.version)
+    with served.hold():
+        signature, fmt, feeds = await codec.decode(
+            body,
+            served.model.inputs,
+            f"{route.name} version {served.version}",
+            options.max_request_rows,
+        )
+        outputs = await served.predict(signature, feeds)
+    return web.Response(body=await codec.encode(outputs, fmt), content_type=_JSON)
+
+
+def _metadata(served: ServedVersion, name: str) -> dict[str, Any]:
     signature_def = {
-        name: json_format.MessageToDict(
+        key: json_format.MessageToDict(
             sig, preserving_proto_field_name=True, including_default_value_fields=True
         )
-        for name, sig in served.model.all_signature_defs.items()
+        for key, sig in served.model.all_signature_defs.items()
     }
     return {
-        "model_spec": {"name": route.name, "signature_name": "", "version": str(served.version)},
+        "model_spec": {"name": name, "signature_name": "", "version": str(served.version)},
         "metadata": {"signature_def": {"signature_def": signature_def}},
     }
 
 
-async def _predict(
-    registry: ModelRegistry, route: _Route, request: web.Request, max_body_bytes: int
-) -> web.Response:
+async def _read_body(request: web.Request, max_body_bytes: int) -> bytes:
     length = request.content_length
     if length is not None and length > max_body_bytes:
         raise ServingError(
@@ -358,37 +497,10 @@ async def _predict(
             "send smaller batches or raise --max_body_bytes.",
         )
     try:
-        body = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ServingError(
             Code.PAYLOAD_TOO_LARGE,
             f"Request body exceeds the limit of {max_body_bytes} bytes; send smaller "
             "batches or raise --max_body_bytes.",
         ) from None
-    parsed = parse_predict_request(body)
-    served = registry.resolve(route.name, route.version, route.label)
-    signature = parsed.signature_name
-    if signature not in served.model.signature_defs:
-        raise ServingError(
-            Code.FAILED_PRECONDITION,
-            f'Serving signature key "{signature}" not found. Signatures of {route.name} '
-            f"version {served.version}: {sorted(served.model.signature_defs)}.",
-        )
-    feeds = decode_inputs(parsed, served.model.inputs[signature])
-    served.inflight += 1
-    try:
-        outputs = await served.batchers[signature].submit(feeds)
-    except ServingError:
-        raise
-    except Exception as e:
-        # Inputs were checked, so this is an error inside the model (e.g. a
-        # failed assertion on values): the client's argument, as TF Serving says.
-        raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}") from e
-    finally:
-        served.inflight -= 1
-    return _ok(encode_outputs(outputs, parsed.format))
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

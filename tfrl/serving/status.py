@@ -6,7 +6,7 @@ import enum
 
 from tfrl.errors import TfrlError
 
-__all__ = ["Code", "ServingError"]
+__all__ = ["Code", "ServerStartError", "ServingError"]
 
 
 class Code(enum.Enum):
@@ -15,6 +15,7 @@ class Code(enum.Enum):
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # REST only: e.g. a GET on :predict
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     INTERNAL = "INTERNAL"
@@ -29,6 +30,7 @@ _HTTP_STATUS = {
     Code.INVALID_ARGUMENT: 400,
     Code.FAILED_PRECONDITION: 400,
     Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
     Code.PAYLOAD_TOO_LARGE: 413,  # the HTTP layer's body limit
     Code.RESOURCE_EXHAUSTED: 429,
     Code.INTERNAL: 500,
@@ -43,3 +45,10 @@ class ServingError(TfrlError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple:  # picklable, for the codec's worker processes
+        return (type(self), (self.code, self.message))
+
+
+class ServerStartError(TfrlError, OSError):
+    """A port could not be opened (in use, or a host that is not this machine's)."""

@@ -1,0 +1,273 @@
+"""TF Serving's gRPC API (`tensorflow.serving.PredictionService` and `ModelService`).
+
+Served beside the REST API over the same registry, batching and hot swap:
+
+    Predict            run a signature (by version, by label, or the latest)
+    GetModelMetadata   signature defs (metadata_field "signature_def")
+    GetModelStatus     version states, as GET /v1/models/<name>
+    Classify, Regress, MultiInference, HandleReloadConfigRequest   UNIMPLEMENTED
+
+Clients use `tensorflow-serving-api` as with TF Serving:
+
+    channel = grpc.insecure_channel("127.0.0.1:8500")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "cartpole_dqn"
+    request.inputs["observation"].CopyFrom(tf.make_tensor_proto(obs))
+    response = stub.Predict(request, timeout=5)
+
+Errors carry TF Serving's status codes: INVALID_ARGUMENT (bad input),
+NOT_FOUND (unknown model, version or label), FAILED_PRECONDITION (unknown
+signature), RESOURCE_EXHAUSTED (batch queue full).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tfrl.serving.codec import _check_shape
+from tfrl.serving.metrics import UNKNOWN_MODEL, Metrics
+from tfrl.serving.registry import ModelRegistry, ServedVersion
+from tfrl.serving.status import Code, ServingError
+
+__all__ = ["make_grpc_server"]
+
+logger = logging.getLogger(__name__)
+
+_GRPC_CODE = {
+    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Code.INTERNAL: grpc.StatusCode.INTERNAL,
+    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Code.METHOD_NOT_ALLOWED: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+
+def _spec_of(model_spec: Any) -> tuple[str, int | None, str | None]:
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    return model_spec.name, version, model_spec.version_label or None
+
+
+class _Calls:
+    """Shared error handling and metrics of every RPC."""
+
+    def __init__(self, registry: ModelRegistry, metrics: Metrics | None) -> None:
+        self.registry = registry
+        self.metrics = metrics
+
+    async def run(
+        self,
+        api: str,
+        name: str,
+        context: grpc.aio.ServicerContext,
+        body: Callable[[list[str]], Any],
+    ) -> Any:
+        """Awaits `body(version_label_slot)`; maps ServingError to a gRPC status."""
+        start = time.perf_counter()
+        version = [""]
+        code = "OK"
+        try:
+            return await body(version)
+        except ServingError as e:
+            code = e.code.name
+            await context.abort(_GRPC_CODE[e.code], e.message)
+        except Exception as e:  # a bug in the server, not in the request
+            code = "INTERNAL"
+            logger.exception("Internal error in %s for model %s", api, name)
+            await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {type(e).__name__}")
+        finally:
+            if self.metrics is not None:
+                model = name if name in self.registry else UNKNOWN_MODEL
+                self.metrics.observe(
+                    model, version[0], api, "GRPC", code, time.perf_counter() - start
+                )
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, calls: _Calls, max_rows: int | None) -> None:
+        self._calls = calls
+        self._max_rows = max_rows
+
+    async def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> Any:
+        name, version, label = _spec_of(request.model_spec)
+
+        async def body(slot: list[str]) -> predict_pb2.PredictResponse:
+            served = self._calls.registry.resolve(name, version, label)
+            slot[0] = str(served.version)
+            signature = request.model_spec.signature_name or "serving_default"
+            with served.hold():
+                feeds = _feeds(served, signature, request, self._max_rows)
+                outputs = await served.predict(signature, feeds)
+            wanted = list(request.output_filter) or sorted(outputs)
+            unknown = sorted(set(wanted) - set(outputs))
+            if unknown:
+                raise ServingError(
+                    Code.INVALID_ARGUMENT,
+                    f"output_filter names {unknown}, not outputs of signature {signature!r}: "
+                    f"{sorted(outputs)}.",
+                )
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.model_spec.signature_name = signature
+            for key in wanted:
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+            return response
+
+        return await self._calls.run("predict", name, context, body)
+
+    async def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: Any
+    ) -> Any:
+        name, version, label = _spec_of(request.model_spec)
+
+        async def body(slot: list[str]) -> get_model_metadata_pb2.GetModelMetadataResponse:
+            fields = list(request.metadata_field)
+            if fields != ["signature_def"]:
+                raise ServingError(
+                    Code.INVALID_ARGUMENT,
+                    f"metadata_field {fields}: only ['signature_def'] is supported.",
+                )
+            served = self._calls.registry.resolve(name, version, label)
+            slot[0] = str(served.version)
+            signature_map = get_model_metadata_pb2.SignatureDefMap()
+            for key, sig in served.model.all_signature_defs.items():
+                signature_map.signature_def[key].CopyFrom(sig)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.metadata["signature_def"].Pack(signature_map)
+            return response
+
+        return await self._calls.run("metadata", name, context, body)
+
+    async def _unimplemented(self, what: str, context: Any) -> None:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{what} is not supported by tfrl serve: exports carry predict signatures; use "
+            "Predict (or TensorFlow Serving for classify/regress signatures).",
+        )
+
+    async def Classify(self, request: Any, context: Any) -> Any:
+        await self._unimplemented("Classify", context)
+
+    async def Regress(self, request: Any, context: Any) -> Any:
+        await self._unimplemented("Regress", context)
+
+    async def MultiInference(self, request: Any, context: Any) -> Any:
+        await self._unimplemented("MultiInference", context)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, calls: _Calls) -> None:
+        self._calls = calls
+
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: Any
+    ) -> Any:
+        name, version, label = _spec_of(request.model_spec)
+
+        async def body(slot: list[str]) -> get_model_status_pb2.GetModelStatusResponse:
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for entry in self._calls.registry.status(name, version, label):
+                status = response.model_version_status.add()
+                status.version = int(entry["version"])
+                status.state = get_model_status_pb2.ModelVersionStatus.State.Value(entry["state"])
+                status.status.error_code = error_codes_pb2.Code.Value(entry["status"]["error_code"])
+                status.status.error_message = entry["status"]["error_message"]
+            return response
+
+        return await self._calls.run("status", name, context, body)
+
+    async def HandleReloadConfigRequest(self, request: Any, context: Any) -> Any:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "HandleReloadConfigRequest is not supported by tfrl serve; restart it with the "
+            "new --model_config_file.",
+        )
+
+
+def _feeds(
+    served: ServedVersion, signature: str, request: predict_pb2.PredictRequest, max_rows: int | None
+) -> dict[str, np.ndarray]:
+    """The request's input tensors as arrays, checked against the signature."""
+    specs = served.model.inputs.get(signature)
+    if specs is None:
+        raise ServingError(
+            Code.FAILED_PRECONDITION,
+            f'Serving signature key "{signature}" not found. Signatures of {served.name} '
+            f"version {served.version}: {sorted(served.model.signature_defs)}.",
+        )
+    got, names = set(request.inputs), sorted(specs)
+    missing, unknown = sorted(set(names) - got), sorted(got - set(names))
+    if missing or unknown:
+        raise ServingError(
+            Code.INVALID_ARGUMENT,
+            f"Input names do not match signature {signature!r}: missing {missing}, unknown "
+            f"{unknown}; it takes {names}.",
+        )
+    feeds = {}
+    for key in names:
+        proto, spec = request.inputs[key], specs[key]
+        if proto.dtype != spec.dtype.as_datatype_enum:
+            given = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "no dtype"
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"Input {key!r} must be {spec.dtype.name}, but {given} was sent; e.g. "
+                f"tf.make_tensor_proto(x, dtype=tf.{spec.dtype.name}).",
+            )
+        try:
+            array = tf.make_ndarray(proto)
+        except (ValueError, TypeError) as e:
+            raise ServingError(
+                Code.INVALID_ARGUMENT, f"Input {key!r} is not a valid TensorProto: {e}"
+            ) from None
+        _check_shape(key, array.shape, spec, "columnar")
+        if max_rows is not None and spec.batched and array.ndim and len(array) > max_rows:
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"The request holds {len(array)} examples, more than the limit of {max_rows}; "
+                "split it into smaller requests or raise --max_request_rows.",
+            )
+        feeds[key] = array
+    return feeds
+
+
+def make_grpc_server(
+    registry: ModelRegistry,
+    metrics: Metrics | None,
+    max_message_bytes: int,
+    max_rows: int | None,
+) -> grpc.aio.Server:
+    """A `grpc.aio` server with both services (add a port, then start it)."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    calls = _Calls(registry, metrics)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(calls, max_rows), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(calls), server)
+    return server
