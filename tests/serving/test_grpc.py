@@ -1,0 +1,147 @@
+"""The gRPC API, through the official tensorflow-serving-api client."""
+
+import os
+import re
+import shutil
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from tests.export.tiny_agents import greedy_actions, observations
+from tfrl.serving import ModelConfig, Server
+
+MODEL = "cartpole_dqn"
+
+
+@pytest.fixture(scope="module")
+def served(dqn_base, tmp_path_factory):
+    """Versions 1 and 2 (same weights) served with policy all and labels."""
+    base = tmp_path_factory.mktemp("grpc") / MODEL
+    shutil.copytree(os.path.join(dqn_base, "1"), base / "1")
+    shutil.copytree(os.path.join(dqn_base, "1"), base / "2")
+    config = ModelConfig(MODEL, str(base), policy="all", labels={"stable": 1})
+    with Server([config], port=0, grpc_port=0, max_request_rows=100) as server:
+        channel = grpc.insecure_channel(server.grpc_target)
+        yield (
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
+        channel.close()
+
+
+def predict_request(obs, version=None, label=None, signature=""):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
+    request.inputs["observation"].CopyFrom(tf.make_tensor_proto(obs))
+    return request
+
+
+def test_predict_latest_by_version_and_by_label(served, dqn_agent):
+    stub, _ = served
+    obs = observations(6)
+    expected = greedy_actions(dqn_agent.policy, obs)
+    for version, label, answered in [(None, None, 2), (1, None, 1), (None, "stable", 1)]:
+        response = stub.Predict(predict_request(obs, version, label), timeout=30)
+        assert response.model_spec.name == MODEL
+        assert response.model_spec.version.value == answered
+        assert response.model_spec.signature_name == "serving_default"
+        np.testing.assert_array_equal(tf.make_ndarray(response.outputs["action"]), expected)
+        assert tf.make_ndarray(response.outputs["q_values"]).shape == (6, 2)
+    request = predict_request(obs)
+    request.output_filter.append("action")
+    assert set(stub.Predict(request, timeout=30).outputs) == {"action"}
+
+
+def test_metadata_and_status(served):
+    stub, models = served
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = MODEL
+    request.metadata_field.append("signature_def")
+    response = stub.GetModelMetadata(request, timeout=30)
+    assert response.model_spec.version.value == 2
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    serving = signatures.signature_def["serving_default"]
+    assert serving.inputs["observation"].dtype == tf.float32.as_datatype_enum
+    assert set(serving.outputs) == {"action", "q_values"}
+
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = MODEL
+    status = models.GetModelStatus(status_request, timeout=30).model_version_status
+    available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    assert [(s.version, s.state, s.status.error_code) for s in status] == [
+        (2, available, 0),
+        (1, available, 0),
+    ]
+
+
+def _code(call, request):
+    with pytest.raises(grpc.RpcError) as info:
+        call(request, timeout=30)
+    return info.value.code(), info.value.details()
+
+
+def test_errors_carry_tf_serving_status_codes(served):
+    stub, models = served
+    obs = observations(2)
+    unknown = predict_request(obs)
+    unknown.model_spec.name = "nope"
+    wrong_dtype = predict_request(obs)
+    wrong_dtype.inputs["observation"].CopyFrom(tf.make_tensor_proto(obs.astype(np.float64)))
+    wrong_shape = predict_request(obs[:, :3])
+    wrong_name = predict_request(obs)
+    wrong_name.inputs["obs"].CopyFrom(wrong_name.inputs.pop("observation"))
+    too_many = predict_request(observations(101))
+    bad_filter = predict_request(obs)
+    bad_filter.output_filter.append("logits")
+    cases = [
+        (unknown, grpc.StatusCode.NOT_FOUND, r"Servable not found for request: Latest\(nope\)"),
+        (predict_request(obs, version=9), grpc.StatusCode.NOT_FOUND, r"Specific\(cartpole_dqn, 9"),
+        (predict_request(obs, label="canary"), grpc.StatusCode.NOT_FOUND, "label: canary"),
+        (
+            predict_request(obs, signature="nope"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'signature key "nope" not found',
+        ),
+        (wrong_dtype, grpc.StatusCode.INVALID_ARGUMENT, "must be float32, but float64 was sent"),
+        (wrong_shape, grpc.StatusCode.INVALID_ARGUMENT, r"shape \[2, 3\], but the signature"),
+        (wrong_name, grpc.StatusCode.INVALID_ARGUMENT, r"missing \['observation'\]"),
+        (too_many, grpc.StatusCode.INVALID_ARGUMENT, "101 examples, more than the limit of 100"),
+        (bad_filter, grpc.StatusCode.INVALID_ARGUMENT, r"output_filter names \['logits'\]"),
+    ]
+    for request, code, message in cases:
+        got_code, details = _code(stub.Predict, request)
+        assert got_code == code, details
+        assert re.search(message, details), details
+
+    metadata = get_model_metadata_pb2.GetModelMetadataRequest()
+    metadata.model_spec.name = MODEL
+    assert _code(stub.GetModelMetadata, metadata)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    status = get_model_status_pb2.GetModelStatusRequest()
+    status.model_spec.name = MODEL
+    status.model_spec.version.value = 7
+    assert _code(models.GetModelStatus, status)[0] == grpc.StatusCode.NOT_FOUND
+    for call, request in [
+        (stub.Classify, classification_pb2.ClassificationRequest()),
+        (stub.Regress, regression_pb2.RegressionRequest()),
+    ]:
+        code, details = _code(call, request)
+        assert code == grpc.StatusCode.UNIMPLEMENTED and "use Predict" in details
+    # Still serving after all that.
+    assert stub.Predict(predict_request(obs), timeout=30).model_spec.version.value == 2

@@ -1,0 +1,228 @@
+"""Serving under production conditions: big bodies, metrics, the CLI's ports and flags."""
+
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from prometheus_client.parser import text_string_to_metric_families
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tests.cli.commands import ROOT, TFRL
+from tests.serving.client import call
+from tfrl.serving import BatchingOptions, ModelConfig, Server
+
+MODEL = "cartpole_dqn"
+TINY = json.dumps({"instances": [[0.1, 0.2, 0.3, 0.4]]}).encode()
+
+
+def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base):
+    rng = np.random.default_rng(0)
+    distinct = [json.dumps(rng.uniform(-1, 1, 4).tolist()).encode() for _ in range(1000)]
+    rows = 125_000  # ~85 bytes each: 17-digit floats
+    big = b'{"instances": [' + b", ".join(distinct[i % 1000] for i in range(rows)) + b"]}"
+    assert len(big) >= 10 * 1024 * 1024
+    with Server(
+        [ModelConfig(MODEL, dqn_base)],
+        port=0,
+        max_request_rows=rows,
+        batching=BatchingOptions(max_batch_size=1024),
+    ) as server:
+        path = f"/v1/models/{MODEL}:predict"
+
+        def send_big():
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            connection.request("POST", path, big)
+            response = connection.getresponse()
+            return response.status, response.read()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            future = pool.submit(send_big)
+            latencies = []
+            while not future.done() or len(latencies) < 100:
+                start = time.perf_counter()
+                connection.request("POST", path, TINY)
+                response = connection.getresponse()
+                assert response.status == 200, response.read()
+                response.read()
+                latencies.append(time.perf_counter() - start)
+                if len(latencies) > 20_000:
+                    break
+            status, answer = future.result()
+            connection.close()
+    assert status == 200, answer[:200]
+    assert answer.count(b'"action"') == rows  # every row answered (row format)
+    p99 = np.percentile(latencies, 99)
+    assert p99 < 0.050, f"tiny requests' p99 {p99 * 1e3:.1f} ms over {len(latencies)} requests"
+
+
+def test_prometheus_metrics_parse_and_count_traffic(dqn_base):
+    path = "/monitoring/prometheus/metrics"
+    with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0, metrics_path=path) as s:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(s.grpc_target)
+        )
+
+        def scrape():
+            connection = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Content-Type").startswith("text/plain")
+            samples = {}
+            for family in text_string_to_metric_families(response.read().decode()):
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    samples[key] = sample.value
+            return samples
+
+        def requests(samples, entrypoint, status="OK"):
+            labels = {
+                "model_name": MODEL,
+                "version": "1",
+                "api": "predict",
+                "entrypoint": entrypoint,
+                "status": status,
+            }
+            return samples.get(("tfrl_serving_requests_total", tuple(sorted(labels.items()))), 0)
+
+        before = scrape()
+        assert before[("tfrl_serving_loaded_versions", (("model_name", MODEL),))] == 1
+        assert before[("tfrl_serving_load_failures_total", (("model_name", MODEL),))] == 0
+        url = f"{s.url}/v1/models/{MODEL}:predict"
+        for _ in range(3):
+            assert call("POST", url, TINY)[0] == 200
+        assert call("POST", url, {"instances": [[1, 2]]})[0] == 400
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((2, 4), np.float32)))
+        for _ in range(2):
+            stub.Predict(request, timeout=30)
+        after = scrape()
+    assert requests(after, "REST") - requests(before, "REST") == 3
+    assert (
+        requests(after, "REST", "INVALID_ARGUMENT") - requests(before, "REST", "INVALID_ARGUMENT")
+        == 1
+    )
+    assert requests(after, "GRPC") - requests(before, "GRPC") == 2
+    latency = (
+        "tfrl_serving_request_latency_seconds_count",
+        tuple(
+            sorted(
+                {
+                    "model_name": MODEL,
+                    "version": "1",
+                    "api": "predict",
+                    "entrypoint": "REST",
+                }.items()
+            )
+        ),
+    )
+    assert after[latency] - before.get(latency, 0) == 4
+
+
+def test_poll_wait_zero_polls_once(dqn_base, tmp_path):
+    base = tmp_path / MODEL
+    shutil.copytree(os.path.join(dqn_base, "1"), base / "1")
+    with Server([ModelConfig(MODEL, str(base))], port=0, poll_interval=0) as s:
+        shutil.copytree(os.path.join(dqn_base, "1"), base / "2")
+        time.sleep(1.0)
+        status = call("GET", f"{s.url}/v1/models/{MODEL}")[1]["model_version_status"]
+    assert [v["version"] for v in status] == ["1"]
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_cli_port_in_use_fails_with_one_line_before_loading(dqn_base):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [TFRL, "serve", "--model_base_path", dqn_base, "--rest_api_port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env=_env(),
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"tfrl serve: error: Cannot open the REST API on 127.0.0.1:{port}: port {port} is in "
+        "use (another server?); pick another with --rest_api_port."
+    ]
+    assert "available" not in result.stdout + result.stderr  # failed before loading models
+
+
+def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
+    config = tmp_path / "monitoring.config"
+    config.write_text('prometheus_config { enable: true, path: "/metrics" }\n')
+    process = subprocess.Popen(
+        [
+            TFRL,
+            "serve",
+            "--model_name",
+            MODEL,
+            "--model_base_path",
+            dqn_base,
+            "--rest_api_port",
+            "0",
+            "--port",
+            "0",
+            "--monitoring_config_file",
+            config,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+            found = re.search(r"on http://127.0.0.1:(\d+) and gRPC on 127.0.0.1:(\d+)", lines[-1])
+            if found or process.poll() is not None:
+                break
+        assert found, "".join(lines)
+        rest, grpc_port = found.groups()
+        obs = np.zeros((1, 4), np.float32)
+        status, answer = call(
+            "POST",
+            f"http://127.0.0.1:{rest}/v1/models/{MODEL}:predict",
+            {"instances": obs.tolist()},
+        )
+        assert status == 200 and len(answer["predictions"]) == 1
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        )
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.inputs["observation"].CopyFrom(tf.make_tensor_proto(obs))
+        response = stub.Predict(request, timeout=30)
+        assert tf.make_ndarray(response.outputs["action"]).tolist() == [
+            p["action"] for p in answer["predictions"]
+        ]
+        connection = http.client.HTTPConnection("127.0.0.1", int(rest), timeout=30)
+        connection.request("GET", "/metrics")
+        metrics = connection.getresponse().read().decode()
+        assert 'entrypoint="GRPC"' in metrics and 'entrypoint="REST"' in metrics
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
