@@ -27,6 +27,7 @@ import errno
 import gc
 import json
 import logging
+import socket
 import sys
 import threading
 import time
@@ -175,8 +176,9 @@ class Server:
     async def run_async(self, started: asyncio.Event | None = None) -> None:
         """Serves until `stop()` (or cancellation).
 
-        Opens the ports first (a port in use fails at once, with
-        `ServerStartError`), then loads the models, then reports ready.
+        Binds the ports first (a port in use fails at once, with
+        `ServerStartError`), then loads the models, then serves and reports
+        ready; connections made meanwhile wait and are then answered.
         """
         o = self.options
         run_executor = concurrent.futures.ThreadPoolExecutor(o.num_threads, "tfrl-serve-run")
@@ -195,18 +197,22 @@ class Server:
         codec = CodecPool(o.codec_processes)
         self._stopped = asyncio.Event()
         runner = None
+        rest_socket = None
         grpc_server = None
         watcher = None
         try:
+            # Bind (and listen on) the ports first, so a port in use fails before any
+            # model loads; connections that arrive while models load wait in the
+            # listen backlog and are answered once serving starts, as with TF Serving.
+            rest_socket = _listen("REST", o.host, o.port)
+            if o.grpc_port is not None:
+                _listen("gRPC", o.host, o.grpc_port).close()  # probe; grpc binds it below
+            await registry.refresh()
             app = _make_app(registry, o, codec, metrics)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
-            site = web.TCPSite(runner, o.host, o.port, reuse_address=True)
-            try:
-                await site.start()
-            except OSError as e:
-                raise _start_error("REST", o.host, o.port, e) from None
-            self.port = runner.addresses[0][1]
+            await web.SockSite(runner, rest_socket).start()
+            self.port = rest_socket.getsockname()[1]
             if o.grpc_port is not None:
                 from tfrl.serving.grpc_api import make_grpc_server
 
@@ -218,7 +224,6 @@ class Server:
                 except RuntimeError as e:
                     raise _start_error("gRPC", o.host, o.grpc_port, e) from None
                 await grpc_server.start()
-            await registry.refresh()
             if o.poll_interval > 0:
                 watcher = asyncio.get_running_loop().create_task(registry.watch(o.poll_interval))
             grpc_note = f" and gRPC on {self.grpc_target}" if grpc_server is not None else ""
@@ -236,6 +241,8 @@ class Server:
                 await grpc_server.stop(grace=1.0)
             if runner is not None:
                 await runner.cleanup()
+            if rest_socket is not None:
+                rest_socket.close()  # already closed by the runner if it served
             await registry.close()
             codec.close()
             run_executor.shutdown(wait=True)
@@ -302,6 +309,24 @@ class Server:
 
 
 SWITCH_INTERVAL = 0.0005  # seconds; see Server.serve_forever
+
+
+def _listen(api: str, host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (SO_REUSEADDR), or ServerStartError."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise _start_error(api, host, port, e) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as e:
+        sock.close()
+        raise _start_error(api, host, port, e) from None
+    sock.setblocking(False)
+    return sock
 
 
 def _start_error(api: str, host: str, port: int, e: BaseException) -> ServerStartError:
