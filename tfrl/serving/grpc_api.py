@@ -129,7 +129,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature
             for key in wanted:
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+                _fill_tensor(response.outputs[key], outputs[key])
             return response
 
         return await self._calls.run("predict", name, context, body)
@@ -235,7 +235,7 @@ def _feeds(
                 f"tf.make_tensor_proto(x, dtype=tf.{spec.dtype.name}).",
             )
         try:
-            array = tf.make_ndarray(proto)
+            array = _to_ndarray(proto, spec.dtype)
         except (ValueError, TypeError) as e:
             raise ServingError(
                 Code.INVALID_ARGUMENT, f"Input {key!r} is not a valid TensorProto: {e}"
@@ -249,6 +249,27 @@ def _feeds(
             )
         feeds[key] = array
     return feeds
+
+
+def _to_ndarray(proto: Any, dtype: tf.DType) -> np.ndarray:
+    """A TensorProto's values; numeric `tensor_content` read without a copy loop."""
+    if proto.tensor_content and dtype != tf.string:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        array = np.frombuffer(proto.tensor_content, dtype=dtype.as_numpy_dtype)
+        return array.reshape(shape)
+    return tf.make_ndarray(proto)
+
+
+def _fill_tensor(proto: Any, array: np.ndarray) -> None:
+    """Writes `array` into a TensorProto (fast path for numeric arrays)."""
+    array = np.asarray(array)
+    if array.dtype.kind in "biuf":
+        proto.dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+        for size in array.shape:
+            proto.tensor_shape.dim.add().size = size
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    else:
+        proto.CopyFrom(tf.make_tensor_proto(array))
 
 
 def make_grpc_server(
