@@ -706,7 +706,8 @@ def main() -> int:
         f"Command: `{command}` (from the repository root, in the project's venv)",
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"Versions: {versions()}",
-        f"Machine: {machine.describe()}; {load}. The machine was SHARED with other jobs "
+        f"Machine: {machine.describe()}; {load}; this script ran at niceness "
+        f"{os.nice(0)}. The machine was SHARED with other jobs "
         "during the run (see the load average): absolute times are noisy; compare rows of "
         "this one invocation with each other.",
         f"Model: {origin}; each request is one observation, REST in row format "

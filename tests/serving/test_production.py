@@ -226,3 +226,25 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
     assert "Traceback" not in output
+
+
+def test_large_bodies_are_decoded_in_a_worker_beside_grpc(dqn_base):
+    """Bodies over 16 KiB are decoded in a forked worker process, also while gRPC is
+    active; its errors come back intact."""
+    with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0) as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(server.grpc_target)
+        )
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4), np.float32)))
+        stub.Predict(request, timeout=30)
+        url = f"{server.url}/v1/models/{MODEL}:predict"
+        body = json.dumps({"instances": [[0.5, 0.25, 0.125]] * 1200}).encode()  # 3 values, not 4
+        assert len(body) > 16 * 1024
+        status, answer = call("POST", url, body)
+        assert status == 400
+        assert answer["error"].startswith("Input 'observation' has shape [1200, 3]")
+        status, answer = call("POST", url, {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200})
+        assert status == 200 and len(answer["predictions"]) == 1200
+        assert stub.Predict(request, timeout=30).model_spec.version.value == 1

@@ -48,13 +48,15 @@ def serve(
     model_config_file: str | None = None,
     **options: Any,
 ) -> None:
-    """Serves models with TF Serving's REST API until interrupted (blocking).
+    """Serves models with TF Serving's REST (and, with `grpc_port`, gRPC) API until
+    interrupted (blocking).
 
     Args:
         model_base_path: a model's directory of integer versions.
         model_name: its name in URLs. Default "default", as TF Serving.
         model_config_file: a TF Serving `models.config` (instead of the above).
-        **options: `ServerOptions` fields (host, port, poll_interval, ...).
+        **options: `ServerOptions` fields (host, port, grpc_port, poll_interval,
+            metrics_path, ...).
 
     Example:
         >>> tfrl.serving.serve("saved_models/cartpole_dqn", model_name="cartpole_dqn")
