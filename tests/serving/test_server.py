@@ -252,8 +252,13 @@ def test_hot_swap_under_load_loses_no_request(tmp_path):
         assert errors == []
         answers = {json.dumps(r[1]["outputs"]["q_values"]) for r in results}
         assert len(answers) == 2  # both versions answered, nothing else
-        status = call("GET", f"{s.url}/v1/models/{MODEL}")[1]["model_version_status"]
-        assert [(v["version"], v["state"]) for v in status] == [("2", "AVAILABLE"), ("1", "END")]
+
+        def states():
+            status = call("GET", f"{s.url}/v1/models/{MODEL}")[1]["model_version_status"]
+            return [(v["version"], v["state"]) for v in status]
+
+        # Version 1 is UNLOADING until its last request is answered and its session closed.
+        assert wait_for(lambda: states() == [("2", "AVAILABLE"), ("1", "END")]), states()
         q_new = call("POST", url, body)[1]["outputs"]["q_values"]
         assert q_new != q_old
 
