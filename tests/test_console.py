@@ -63,9 +63,11 @@ def test_cli_verbose_undoes_what_import_did(tmp_path):
 import os, warnings
 import tfrl
 from gym_notices import notices
-hushed = (os.environ.get("TF_CPP_MIN_LOG_LEVEL"), len(warnings.filters), len(notices.notices))
+env = os.environ
+state = lambda: (env.get("TF_CPP_MIN_LOG_LEVEL"), len(warnings.filters), len(notices.notices))
+hushed = state()
 tfrl.console.quiet(verbose=True)
-print((hushed, (os.environ.get("TF_CPP_MIN_LOG_LEVEL"), len(warnings.filters), len(notices.notices))))
+print((hushed, state()))
 """
     hushed, verbose = eval(run_python(code, tmp_path).strip().splitlines()[-1])
     assert hushed[0] == "3" and verbose[0] is None

@@ -1,4 +1,5 @@
 import os
+import pathlib
 import socket
 import time
 
@@ -46,7 +47,7 @@ test -x .venv/bin/python && command -v tfrl
 '''
 """,
     )
-    blocks = parse(open(path).read(), path)
+    blocks = parse(pathlib.Path(path).read_text(), path)
     assert [(b.line, b.lang, b.runs) for b in blocks] == [
         (3, "sh", True),
         (8, "python", True),
@@ -116,11 +117,11 @@ curl -sf http://127.0.0.1:{port}/server.pid > /dev/null
 '''
 """,
     )
-    blocks = parse(open(path).read(), path)
+    blocks = parse(pathlib.Path(path).read_text(), path)
     with Session(str(tmp_path)) as session:
         for block in blocks:
             session.run(block)
-        pid = int(open(os.path.join(session.workdir, "server.pid")).read())
+        pid = int(pathlib.Path(session.workdir, "server.pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     with socket.socket() as s:
@@ -141,4 +142,4 @@ curl -sf http://127.0.0.1:{port}/server.pid > /dev/null
 def test_malformed_annotations_are_errors(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ReadmeError, match=message):
-        parse(open(path).read(), path)
+        parse(pathlib.Path(path).read_text(), path)
