@@ -10,6 +10,8 @@ import pytest
 
 from tests.docs.readme_runner import Session, parse
 
+pytestmark = pytest.mark.slow  # an end-to-end run (still part of make test)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(ROOT, "README.md")
 
