@@ -271,6 +271,11 @@ class Session:
         """Runs one block (nothing if it does not run); returns its output."""
         if not block.runs:
             return ""
+        if block.port is not None and _port_open(block.port):
+            raise BlockFailed(
+                f"{block.path}:{block.line}: port {block.port} is already in use, so this "
+                "background block's server could not be told apart from another; free it."
+            )
         proc = self._popen(block)
         if block.port is not None:
             return self._wait_for_port(block, proc)

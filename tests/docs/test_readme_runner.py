@@ -143,3 +143,15 @@ def test_malformed_annotations_are_errors(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ReadmeError, match=message):
         parse(pathlib.Path(path).read_text(), path)
+
+
+def test_background_port_already_in_use_is_an_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write(
+            tmp_path, f"<!-- readme-test: background port={port} -->\n'''sh\nsleep 9\n'''\n"
+        )
+        with pytest.raises(BlockFailed, match=f"port {port} is already in use"):
+            run_file(path, repo=str(tmp_path))
