@@ -43,7 +43,7 @@ TAIL_LINES = 40
 _FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)")
 _ANNOTATION = re.compile(r"^\s*<!--\s*readme-test:(.*?)-->\s*$")
 _FAILED_AT = re.compile(r"^readme-test: line (\d+): (.*)$", re.M)
-# Copied into the work directory never: the venv (linked instead), state of earlier runs.
+# Outside git, never copied: the venv (linked instead), state of earlier runs.
 _NOT_COPIED = {".git", ".venv", "runs", "saved_models", "__pycache__", ".pytest_cache"}
 
 
@@ -168,7 +168,7 @@ def _copy_repository(repo: str, dest: str) -> None:
             files += [os.path.relpath(os.path.join(root, n), repo) for n in names]
     for rel in files:
         src = os.path.join(repo, rel)
-        if rel.split(os.sep)[0] in _NOT_COPIED or not os.path.isfile(src):
+        if not os.path.isfile(src):  # deleted but not yet committed
             continue
         os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(dest, rel))
