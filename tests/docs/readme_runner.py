@@ -14,7 +14,8 @@ languages never run. HTML comments on the lines right above a fence say how:
                                                 stop its process group at the end
     <!-- readme-test: skip "reason" -->         never run it (a reason is required)
 
-Scripts are padded so that line numbers in tracebacks and in a failing shell
+A ```sh block that runs `make` must be skipped (here `.venv` is the environment
+running the tests, which `make` would reinstall). Scripts are padded so that line numbers in tracebacks and in a failing shell
 command's report are the Markdown file's own.
 """
 
@@ -42,6 +43,7 @@ TAIL_LINES = 40
 
 _FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)")
 _ANNOTATION = re.compile(r"^\s*<!--\s*readme-test:(.*?)-->\s*$")
+_MAKE = re.compile(r"^\s*make\b", re.M)
 _FAILED_AT = re.compile(r"^readme-test: line (\d+): (.*)$", re.M)
 # Outside git, never copied: the venv (linked instead), state of earlier runs.
 _NOT_COPIED = {".git", ".venv", "runs", "saved_models", "__pycache__", ".pytest_cache"}
@@ -142,6 +144,12 @@ def parse(text: str, path: str = "README.md") -> list[Block]:
         if pending and lang not in RUN_LANGUAGES:
             raise ReadmeError(
                 f"{path}:{pending[0][0]}: annotation above a ```{lang} block, which never runs."
+            )
+        if block.runs and block.lang == "sh" and _MAKE.search(block.code):
+            raise ReadmeError(
+                f"{path}:{block.line}: a ```sh block that runs `make` needs "
+                '<!-- readme-test: skip "reason" -->: make installs into .venv, which here '
+                "is the environment running the tests."
             )
         pending = []
         blocks.append(block)

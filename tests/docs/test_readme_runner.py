@@ -137,6 +137,7 @@ curl -sf http://127.0.0.1:{port}/server.pid > /dev/null
         ("<!-- readme-test: skip \"x\" -->\n\nText.\n'''sh\necho\n'''\n", "not right above"),
         ("<!-- readme-test: skip \"x\" -->\n'''text\nout\n'''\n", "never runs"),
         ("'''sh\necho\n", "never closed"),
+        ("'''sh\nmake demo\n'''\n", "runs `make` needs"),
     ],
 )
 def test_malformed_annotations_are_errors(tmp_path, text, message):
