@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/python applications/cartpole.py
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest --durations=10
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,14 +4,19 @@
     trainer = tfrl.train("CartPole-v1", agent="dqn", target_return=475)
     tfrl.export(trainer.agent, "saved_models/cartpole_dqn")
 
-Submodules load on first use, so `import tfrl` is cheap and `tfrl.console.quiet()`
-can run before TensorFlow is imported.
+Submodules load on first use, so `import tfrl` is cheap. It keeps third-party
+start-up noise (TensorFlow's C++ logs, gym's banner, known deprecation warnings)
+off the terminal unless `TFRL_VERBOSE=1`; see `tfrl.console`.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from tfrl.console import hush_imports as _hush_imports
+
+_hush_imports()
 
 __version__ = "0.1.0"
 

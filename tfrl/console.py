@@ -1,58 +1,130 @@
-"""Keeps the terminal clean: TensorFlow's start-up noise off unless asked for.
+"""Keeps the terminal clean: third-party start-up noise off unless asked for.
 
-TensorFlow prints pages of C++ log lines (CUDA, cuDNN, oneDNN, CPU features)
-and the `gym` package that TF-Agents imports prints a deprecation notice.
-`quiet()` must run before TensorFlow is imported; the `tfrl` command and the
-applications call it first. Set `TFRL_VERBOSE=1` (or pass `--verbose` to the
-CLI) to see everything.
+TensorFlow prints pages of C++ log lines (CUDA, cuDNN, oneDNN, CPU features),
+TF and TF-Agents log deprecation notices, autograph's generated code trips
+Python 3.11's `SyntaxWarning`, saving a policy warns about `StructuredValue`s,
+and the `gym` package that TF-Agents imports prints a deprecation banner.
+A user can do nothing about any of it, so `import tfrl` turns it off
+(`hush_imports()`, before TensorFlow is imported). Warnings from tfrl's own
+code and the user's still show. Set `TFRL_VERBOSE=1` (or pass `--verbose` to
+the CLI) to see everything.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 
-__all__ = ["quiet", "verbose_requested"]
+__all__ = ["THIRD_PARTY_WARNINGS", "hush_imports", "quiet", "verbose_requested"]
+
+# Packages whose warnings a tfrl user cannot act on.
+_THIRD_PARTY = (
+    r"(tensorflow|tensorflow_probability|tf_agents|keras|absl|gym|google|flatbuffers)(\.|$)"
+)
+
+# (action, message regex, category, module regex) as for warnings.filterwarnings.
+THIRD_PARTY_WARNINGS: tuple[tuple[str, str, type[Warning], str], ...] = (
+    ("ignore", "", DeprecationWarning, _THIRD_PARTY),
+    ("ignore", "", PendingDeprecationWarning, _THIRD_PARTY),
+    ("ignore", "", FutureWarning, _THIRD_PARTY),
+    # autograph compiles converted code whose `x is ()` checks Python 3.11 flags.
+    ("ignore", r'"is( not)?" with a literal', SyntaxWarning, ""),
+    # TF-Agents policies carry tfp distribution specs; saving them warns on every export.
+    ("ignore", "Encoding a StructuredValue", UserWarning, ""),
+    ("ignore", "", UserWarning, r"tensorflow_probability(\.|$)"),
+)
+_undo: Callable[[], None] | None = None  # set while hush_imports() is in effect
+
+# Python-side loggers of TF, TF-Agents (absl) and TF's deprecation notices.
+_LOGGERS = ("tensorflow", "absl", "h5py")
 
 
 def verbose_requested() -> bool:
-    """True when the user asked for TensorFlow's own logs (`TFRL_VERBOSE=1`)."""
+    """True when the user asked for third-party logs (`TFRL_VERBOSE=1`)."""
     return os.environ.get("TFRL_VERBOSE", "").lower() in ("1", "true", "yes")
 
 
+def _silence_gym_banner() -> tuple[dict, dict] | None:
+    """Empties the table gym's import banner comes from; returns (table, old contents)."""
+    # gym prints the notice gym_notices holds for its version when it is first
+    # imported (by TF-Agents); an empty table prints nothing, at no import cost.
+    try:
+        from gym_notices import notices
+    except ImportError:
+        return None
+    saved = dict(notices.notices)
+    notices.notices.clear()
+    return notices.notices, saved
+
+
+def _set_logger_levels() -> None:
+    for name in _LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "tensorflow" in sys.modules:
+        # TF resets its logger to INFO in interactive sessions when it creates it.
+        sys.modules["tensorflow"].get_logger().setLevel(logging.ERROR)
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].set_verbosity(logging.ERROR)
+
+
+def hush_imports() -> None:
+    """What `import tfrl` does unless `TFRL_VERBOSE=1`: no third-party start-up noise.
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set; it only takes effect if
+    TensorFlow is not yet imported), raises TF's and absl's Python loggers to
+    ERROR, empties gym's import banner and filters `THIRD_PARTY_WARNINGS`.
+    `quiet(verbose=True)` undoes it.
+    """
+    global _undo
+    if verbose_requested() or _undo is not None:
+        return
+    env_set = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    before = list(warnings.filters)
+    for action, message, category, module in THIRD_PARTY_WARNINGS:
+        warnings.filterwarnings(action, message=message, category=category, module=module)
+    added = [f for f in warnings.filters if f not in before]
+    levels = {name: logging.getLogger(name).level for name in _LOGGERS}
+    gym_notices = _silence_gym_banner()
+
+    def undo() -> None:
+        if env_set:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        warnings.filters[:] = [f for f in warnings.filters if f not in added]
+        warnings._filters_mutated()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if gym_notices is not None:
+            gym_notices[0].update(gym_notices[1])
+
+    _undo = undo
+    _set_logger_levels()
+
+
 def quiet(verbose: bool | None = None) -> None:
-    """Silences TensorFlow's C++ logs and import-time notices.
+    """Silences third-party start-up noise, or (verbose) turns it all on.
+
+    The CLI and the applications call this first; it also imports TensorFlow,
+    so its one-time start-up cost is paid before any progress output.
 
     Args:
-        verbose: True leaves every log on. Defaults to `verbose_requested()`.
+        verbose: True leaves every log on (and sets `TFRL_VERBOSE=1` for
+            subprocesses). Default `verbose_requested()`.
     """
     if verbose is None:
         verbose = verbose_requested()
+    global _undo
     if verbose:
         os.environ["TFRL_VERBOSE"] = "1"
+        if _undo is not None:
+            _undo()
+            _undo = None
         return
-    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    # autograph's generated code trips Python 3.11's `is` with a literal check.
-    warnings.filterwarnings("ignore", category=SyntaxWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_probability")
-    # TF-Agents policies carry tfp distribution specs; saving them warns on every export.
-    warnings.filterwarnings("ignore", message="Encoding a StructuredValue")
-    # gym (pulled in by TF-Agents) prints its notice straight to stderr on import.
-    with contextlib.redirect_stderr(io.StringIO()):
-        import tensorflow as tf
-        import tf_agents  # noqa: F401
+    hush_imports()
+    import tensorflow  # noqa: F401
+    import tf_agents  # noqa: F401
 
-        with contextlib.suppress(ImportError):
-            import gym  # noqa: F401
-    tf.get_logger().setLevel(logging.ERROR)
-    with contextlib.suppress(ImportError):
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    sys.stderr.flush()
+    _set_logger_levels()

@@ -26,7 +26,15 @@ def test_check_passes_on_every_kind(exports):
         serving = version.signatures[-1]
         assert serving.inputs == {"observation": ("float32", (None, 4))}
         assert serving.outputs["action"] == ("int64", (2,))
-        assert "serving_default(observation float32[?,4])" in report.format()
+        assert serving.declared_outputs["action"] == ("int64", (None,))
+        assert serving.sample_inputs == {"observation": ("float32", (2, 4))}
+        # Declared shapes ([?,4]) and the sample run's (2, 4) read apart.
+        text = report.format()
+        declared = "      signature:  observation float32 [?,4] -> action int64 [?], "
+        run = "      sample run: observation float32 (2, 4) -> action int64 (2,), "
+        assert f"    serving_default\n{declared}" in text
+        assert declared in text and run in text
+        assert text.index(declared) < text.index(run)
 
 
 def test_check_base_path_checks_each_version(exports, tmp_path):

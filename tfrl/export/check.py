@@ -18,13 +18,26 @@ __all__ = ["CheckReport", "SignatureCheck", "VersionCheck", "check_export", "sam
 SAMPLE_BATCH = 2
 
 
+Shape = tuple[int | None, ...] | None
+
+
 @dataclasses.dataclass
 class SignatureCheck:
-    """One signature run on sample input: input and output dtypes and shapes."""
+    """One signature, as declared and as run on sample input: (dtype, shape) per tensor.
+
+    Attributes:
+        name: the signature's key, e.g. 'serving_default'.
+        inputs: declared inputs; None in a shape is an open dimension (any size).
+        outputs: what a run on a batch of `SAMPLE_BATCH` returned (concrete shapes).
+        declared_outputs: the outputs as the signature declares them.
+        sample_inputs: what that run was fed.
+    """
 
     name: str
-    inputs: dict[str, tuple[str, tuple[int | None, ...] | None]]
+    inputs: dict[str, tuple[str, Shape]]
     outputs: dict[str, tuple[str, tuple[int, ...]]]
+    declared_outputs: dict[str, tuple[str, Shape]] = dataclasses.field(default_factory=dict)
+    sample_inputs: dict[str, tuple[str, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -44,21 +57,41 @@ class CheckReport:
     versions: list[VersionCheck]
 
     def format(self) -> str:
-        """A readable multi-line summary."""
-        lines = [f"{self.path}: OK (loaded with TF Serving's loader, tag 'serve')"]
+        """A readable multi-line summary: each signature as declared, then as run."""
+        lines = [
+            f"{self.path}: OK (loaded with TF Serving's loader, tag 'serve')",
+            "  signature: declared shapes, ? = any size;"
+            f" sample run: shapes fed and returned for a batch of {SAMPLE_BATCH}",
+        ]
         for v in self.versions:
             lines.append(f"  version {v.version}: {v.path}")
             for s in v.signatures:
-                ins = ", ".join(f"{k} {d}{_shape(sh)}" for k, (d, sh) in s.inputs.items())
-                outs = ", ".join(f"{k} {d}{_shape(sh)}" for k, (d, sh) in s.outputs.items())
-                lines.append(f"    {s.name}({ins or ''}) -> {outs or '{}'}")
+                lines.append(f"    {s.name}")
+                lines.append(
+                    f"      signature:  {_tensors(s.inputs, _declared)}"
+                    f" -> {_tensors(s.declared_outputs, _declared)}"
+                )
+                lines.append(
+                    f"      sample run: {_tensors(s.sample_inputs, _concrete)}"
+                    f" -> {_tensors(s.outputs, _concrete)}"
+                )
         return "\n".join(lines)
 
 
-def _shape(shape: tuple[int | None, ...] | None) -> str:
+def _declared(shape: Shape) -> str:
     if shape is None:
-        return "[?]"
+        return "[...]"  # unknown rank
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _concrete(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _tensors(tensors: dict, shape_text) -> str:
+    if not tensors:
+        return "(none)"
+    return ", ".join(f"{k} {dtype} {shape_text(shape)}" for k, (dtype, shape) in tensors.items())
 
 
 def sample_input(info: TensorInfo, batch: int = SAMPLE_BATCH) -> np.ndarray:
@@ -164,6 +197,10 @@ def _check_signature(model: SessionModel, name: str) -> SignatureCheck:
                 )
     return SignatureCheck(
         name,
-        {k: (info.dtype.name, info.shape) for k, info in inputs.items()},
-        {k: (np.asarray(v).dtype.name, tuple(np.shape(v))) for k, v in outputs.items()},
+        inputs={k: (info.dtype.name, info.shape) for k, info in inputs.items()},
+        outputs={k: (np.asarray(v).dtype.name, tuple(np.shape(v))) for k, v in outputs.items()},
+        declared_outputs={
+            k: (info.dtype.name, info.shape) for k, info in sorted(model.outputs[name].items())
+        },
+        sample_inputs={k: (tf.as_dtype(v.dtype).name, v.shape) for k, v in feeds.items()},
     )

@@ -2,6 +2,10 @@
 
 On a terminal one line is redrawn in place; elsewhere (CI logs, files) a line
 is printed after each evaluation and at the end, so logs stay readable.
+
+The ETA comes from the rate measured after warm-up: the first iteration and the
+first one that trains trace TensorFlow functions and take many times longer
+than the rest, so the clock starts again after each of them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TextIO
 __all__ = ["ProgressLine"]
 
 _BAR_WIDTH = 24
+_now = time.perf_counter  # the clock (tests replace it)
 
 
 def _duration(seconds: float) -> str:
@@ -38,17 +43,38 @@ class ProgressLine:
         self.target = target
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
-        self._start = time.perf_counter()
-        self._first_step: int | None = None
+        self._start = _now()
+        # (time, env steps) the rate is measured from: set after warm-up iterations.
+        self._anchor: tuple[float, int] | None = None
+        self._trained = False
         self._width = 0
         self._printed_step: int | None = None
 
+    def _observe(self, env_steps: int, logs: dict) -> None:
+        """Restarts the rate's clock after the first iteration and the first that trained."""
+        first_training = "loss" in logs and not self._trained
+        self._trained = self._trained or "loss" in logs
+        if self._anchor is None or first_training:
+            self._anchor = (_now(), env_steps)
+
+    def eta(self, env_steps: int) -> float | None:
+        """Seconds to the target at the rate measured since warm-up (None before a rate)."""
+        if self._anchor is None or env_steps >= self.target:
+            return None
+        since, steps = self._anchor
+        seconds = _now() - since
+        if env_steps <= steps or seconds <= 0:
+            return None
+        return (self.target - env_steps) / ((env_steps - steps) / seconds)
+
     def render(self, env_steps: int, logs: dict) -> str:
-        done = min(env_steps / self.target, 1.0)
-        filled = int(_BAR_WIDTH * done)
+        # The trainer runs whole iterations and may pass the target by a few; the
+        # bar stops at the target and the final line says the real count.
+        shown = min(env_steps, self.target)
+        filled = int(_BAR_WIDTH * shown / self.target)
         bar = "=" * filled + (">" if filled < _BAR_WIDTH else "") + "." * (_BAR_WIDTH - filled - 1)
         width = len(f"{self.target:,}")
-        parts = [f"{env_steps:>{width},}/{self.target:,} [{bar[:_BAR_WIDTH]}]"]
+        parts = [f"{shown:>{width},}/{self.target:,} [{bar[:_BAR_WIDTH]}]"]
         parts.append(f"{logs.get('steps_per_sec', 0.0):,.0f} steps/s")
         if not math.isnan(logs.get("train_return", math.nan)):
             parts.append(f"return {logs['train_return']:.1f}")
@@ -56,17 +82,16 @@ class ProgressLine:
             parts.append(f"loss {logs['loss']:.4g}")
         if logs.get("last_eval") is not None:
             parts.append(f"eval {logs['last_eval']:.1f}")
-        elapsed = time.perf_counter() - self._start
-        if self._first_step is None:
-            self._first_step = env_steps
-        rate = (env_steps - self._first_step) / elapsed if elapsed > 0 else 0.0
-        if env_steps < self.target and rate > 0:
-            parts.append(f"ETA {_duration((self.target - env_steps) / rate)}")
+        eta = self.eta(env_steps)
+        if eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
         else:
-            parts.append(f"{_duration(elapsed)} elapsed")
+            parts.append(f"{_duration(_now() - self._start)} elapsed")
         return " - ".join(parts)
 
     def update(self, env_steps: int, logs: dict, evaluated: bool = False) -> None:
+        """Shows the state after one iteration (`evaluated`: it ran an evaluation)."""
+        self._observe(env_steps, logs)
         line = self.render(env_steps, logs)
         if self.interactive:
             pad = max(self._width - len(line), 0)
@@ -78,9 +103,10 @@ class ProgressLine:
         self.stream.flush()
 
     def close(self, env_steps: int, logs: dict) -> None:
-        """Leaves the final state on its own line."""
+        """Leaves the final state on its own line, with the real count past the target."""
+        extra = f" ({env_steps:,} env steps: whole iterations)" if env_steps > self.target else ""
         if self.interactive:
-            self.stream.write("\n")
-        elif self._printed_step != env_steps:
-            self.stream.write(self.render(env_steps, logs) + "\n")
+            self.stream.write(extra + "\n")
+        elif self._printed_step != env_steps or extra:
+            self.stream.write(self.render(env_steps, logs) + extra + "\n")
         self.stream.flush()
