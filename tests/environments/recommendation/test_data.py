@@ -29,9 +29,11 @@ def test_movielens_corpus_from_mocked_tfds():
 
 
 def test_movielens_corpus_needs_21_topics():
-    with tfds.testing.mock_data(num_examples=50):
-        with pytest.raises(ConfigError, match="pass num_topics=21"):
-            RecommendationEnv(corpus="movielens")
+    with (
+        tfds.testing.mock_data(num_examples=50),
+        pytest.raises(ConfigError, match="pass num_topics=21"),
+    ):
+        RecommendationEnv(corpus="movielens")
 
 
 def test_absent_movielens_data_is_a_clear_error(tmp_path):
