@@ -19,10 +19,11 @@ _AGENTS: dict[str, tuple[str, str]] = {
     "reinforce": ("tfrl.agents.reinforce", "REINFORCE"),
     "ppo": ("tfrl.agents.ppo", "PPO"),
     "softmax": ("tfrl.agents.softmax", "Softmax"),
+    "slateq": ("tfrl.agents.slateq", "SlateQ"),
 }
 
 # Keyword arguments of `make` that are objects, not config fields.
-_OBJECT_ARGS = ("q_network", "actor_network", "value_network", "optimizer")
+_OBJECT_ARGS = ("q_network", "actor_network", "value_network", "network", "optimizer")
 
 
 def names() -> list[str]:
