@@ -136,7 +136,14 @@ class _Sessions:
 
     @staticmethod
     def uniforms(generators: list[np.random.Generator], size: int) -> np.ndarray:
-        return np.stack([g.random(size) for g in generators])
+        out = np.empty((len(generators), size))
+        for row, generator in zip(out, generators):
+            generator.random(out=row)
+        return out
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray | slice:
+        """All rows as a slice (cheaper than fancy indexing), else the index array."""
+        return slice(None) if len(rows) == self.batch else rows
 
     def _sample_candidates(self, rows: np.ndarray, u: np.ndarray) -> None:
         c, n = self.config, self.config.num_candidates
@@ -163,6 +170,7 @@ class _Sessions:
         """Starts new sessions in `rows`, drawing from their generators."""
         t = self.config.num_topics
         u = self.uniforms(generators, t + self.block)
+        rows = self._rows(rows)
         self.interests[rows] = 2.0 * u[:, :t] - 1.0
         self.budget[rows] = self.config.budget
         self.session[rows] = 0.0
@@ -182,6 +190,7 @@ class _Sessions:
         u = self.uniforms(generators, self.block)
         m = len(rows)
         index = np.arange(m)
+        rows = self._rows(rows)
         interests = self.interests[rows]
         w, w0 = click_weights(interests, self.features[rows], c)
         w = np.take_along_axis(w, slates, axis=1)
@@ -189,8 +198,8 @@ class _Sessions:
         choice = np.minimum((cumulative < u[:, :1] * cumulative[:, -1:]).sum(axis=1), k)
         clicked = choice < k
         position = slates[index, np.minimum(choice, k - 1)]
-        length = self.length[rows, position]
-        quality = self.quality[rows, position]
+        length = self.length[rows][index, position]
+        quality = self.quality[rows][index, position]
         budget = self.budget[rows]
         watch = np.where(clicked, np.minimum(budget, length), 0.0)
         budget = np.where(
@@ -199,7 +208,7 @@ class _Sessions:
             budget - c.no_click_cost,
         )
         # Interests drift toward (or away from) the clicked document's topics.
-        mask = self.topics[rows, position]
+        mask = self.topics[rows][index, position]
         alpha = c.interest_drift * (1.0 - np.abs(interests))
         update = alpha * mask * (mask - interests)
         toward = u[:, 1] < np.einsum("bt,bt->b", (interests + 1.0) / 2.0, mask)
@@ -208,7 +217,11 @@ class _Sessions:
             clicked[:, None], np.clip(interests + update, -1.0, 1.0), interests
         )
         self.budget[rows] = budget
-        self.session[rows] += np.stack([watch, ~clicked, watch * quality], axis=1) / 100.0
+        session = self.session[rows]
+        session[:, 0] += watch / 100.0
+        session[:, 1] += ~clicked / 100.0
+        session[:, 2] += watch * quality / 100.0
+        self.session[rows] = session
         self.steps[rows] += 1
         self.response[rows] = choice
         self._sample_candidates(rows, u[:, 2:])
