@@ -35,7 +35,8 @@ class SlateQConfig(AgentConfig):
 
     Attributes:
         learning_rate: Adam step size. Default 1e-3.
-        gamma: discount. Default 0.99.
+        gamma: discount. Default 0.998: sessions run 100+ slates and what a
+            good document earns (a longer session) comes at their end.
         hidden_units: hidden layers of the per-item value and click networks.
             Default (128, 128).
         slate_selection: "exact" (score every k-subset), "greedy" (add the item
@@ -52,14 +53,14 @@ class SlateQConfig(AgentConfig):
         exploration_steps: env steps of linear epsilon decay. Default 20,000.
         target_update_period: train steps between target-network syncs. Default 200.
         collect_env_steps: env steps per iteration. Default 512.
-        train_steps: gradient steps per iteration. Default 32.
+        train_steps: gradient steps per iteration. Default 64.
         batch_size: transitions per gradient step. Default 128.
         replay_capacity: replay buffer size. Default 100,000.
         learning_starts: env steps before training starts. Default 2,000.
     """
 
     learning_rate: float = 1e-3
-    gamma: float = 0.99
+    gamma: float = 0.998
     hidden_units: tuple[int, ...] = (128, 128)
     slate_selection: str = "auto"
     target: str = "q_learning"
@@ -70,7 +71,7 @@ class SlateQConfig(AgentConfig):
     exploration_steps: int = 20_000
     target_update_period: int = 200
     collect_env_steps: int = 512
-    train_steps: int = 32
+    train_steps: int = 64
     batch_size: int = 128
     learning_starts: int = 2_000
 
