@@ -1,7 +1,7 @@
-"""Slate recommendation for long-term engagement: SlateQ vs the click-maximizer, exported and served.
+"""Slate recommendation for long-term engagement: SlateQ vs the click-maximizer, served.
 
     python applications/recommendation.py                      # default config, ~3 minutes
-    python applications/recommendation.py --serve-once         # ... then one request via `tfrl serve`
+    python applications/recommendation.py --serve-once         # ... and one `tfrl serve` request
     python applications/recommendation.py --preset recsim --total-env-steps 200000
     python applications/recommendation.py --help
 
@@ -93,7 +93,9 @@ def main(args: Args) -> int:
         eval_episodes=50,
         verbose=args.verbose,
     )
-    print(f"Trained slateq for {trainer.env_steps} env steps in {time.perf_counter() - start:.0f} s")
+    print(
+        f"Trained slateq for {trainer.env_steps} env steps in {time.perf_counter() - start:.0f} s"
+    )
 
     held_out = {"sessions": args.eval_sessions, "seed": 10_000, "preset": args.preset}
     results = {
@@ -115,7 +117,9 @@ def main(args: Args) -> int:
 
     rl, myopic = results["slateq"], results["myopic (click-maximizer)"]
     gain = rl.mean / myopic.mean - 1.0
-    print(f"slateq vs myopic: {gain:+.1%} minutes per session (CTR {rl.ctr:.3f} vs {myopic.ctr:.3f})")
+    print(
+        f"slateq vs myopic: {gain:+.1%} minutes per session (CTR {rl.ctr:.3f} vs {myopic.ctr:.3f})"
+    )
     return 0 if rl.mean - rl.ci95 > myopic.mean + myopic.ci95 else 1
 
 
@@ -145,7 +149,9 @@ def _write_results(args: Args, table: str, history, results: dict) -> None:
     )
     atomic_write_text(os.path.join(args.results_dir, "results.md"), text)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(history.eval_steps, history.eval_returns, marker="o", label="slateq (greedy, 50 sessions)")
+    ax.plot(
+        history.eval_steps, history.eval_returns, marker="o", label="slateq (greedy, 50 sessions)"
+    )
     for (name, stats), style in zip(results.items(), ("--", ":", "-.")):
         if name != "slateq":
             ax.axhline(stats.mean, linestyle=style, color="gray", label=name)
@@ -183,8 +189,16 @@ def _serve_once(base_path: str, args: Args) -> None:
     port = _free_port()
     tfrl_cli = os.path.join(os.path.dirname(sys.executable), "tfrl")
     server = subprocess.Popen(
-        [tfrl_cli, "serve", "--model_name", "recommender", "--model_base_path", base_path,
-         "--port", str(port)],
+        [
+            tfrl_cli,
+            "serve",
+            "--model_name",
+            "recommender",
+            "--model_base_path",
+            base_path,
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

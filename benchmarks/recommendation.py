@@ -141,7 +141,7 @@ def main() -> int:
         runs = [train_and_evaluate(preset, seed, steps, args.sessions) for seed in args.seeds]
         curves[preset] = [(s, r) for _, s, r, _ in runs]
         lines += [
-            f"## `preset=\"{preset}\"`: slateq trained {steps:,} env steps",
+            f'## `preset="{preset}"`: slateq trained {steps:,} env steps',
             "",
             "| recommender | minutes per session | CTR |",
             "|---|---|---|",

@@ -144,4 +144,36 @@ def test_dqn_trains_on_the_flat_single_item_form():
     tfrl.Trainer(agent, env, seed=0).fit(64, eval_every=None, verbose=0)
     assert int(agent.train_step_counter) > 0
     action = agent.policy.action(env.reset()).action.numpy()
-    assert action.shape == (4,) and ((0 <= action) & (action < 10)).all()
+    assert action.shape == (4,) and ((action >= 0) & (action < 10)).all()
+
+
+@pytest.mark.slow
+def test_slateq_learns_to_beat_random_and_the_click_maximizer():
+    from environments.recommendation.baselines import (
+        MyopicPolicy,
+        RandomPolicy,
+        from_tf_policy,
+        run_sessions,
+    )
+
+    small = {"num_candidates": 5, "slate_size": 2, "num_topics": 5, "budget": 40.0}
+    tf.keras.utils.set_random_seed(0)
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=32, seed=0, **small)
+    agent = tfrl.agents.make(
+        "slateq",
+        env,
+        hidden_units=(32, 32),
+        train_steps=16,
+        collect_env_steps=256,
+        learning_starts=500,
+        exploration_steps=3_000,
+        gamma=0.99,
+    )
+    tfrl.Trainer(agent, env, seed=0).fit(12_000, eval_every=None, verbose=0)
+    slateq = run_sessions(from_tf_policy(agent), 300, **small)
+    random = run_sessions(RandomPolicy, 300, **small)
+    myopic = run_sessions(MyopicPolicy, 300, **small)
+    # Measured: random 24.8, myopic 26.0, slateq 27.3 (± 0.5) minutes per session.
+    assert slateq.mean > random.mean + random.ci95 + slateq.ci95
+    assert slateq.mean > myopic.mean + myopic.ci95
+    assert slateq.ctr < myopic.ctr  # it wins by showing less clickbait, not more

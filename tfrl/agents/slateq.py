@@ -360,12 +360,6 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
             train_step_counter=self._new_train_step_counter(),
         )
 
-    def _epsilon(self) -> tf.Tensor:
-        c = self.config
-        fraction = tf.cast(self.env_step_counter, tf.float32) / float(max(c.exploration_steps, 1))
-        fraction = tf.minimum(fraction, 1.0)
-        return c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
-
     def _initialize(self) -> None:
         for target, source in zip(self._target_network.variables, self._network.variables):
             target.assign(source)
