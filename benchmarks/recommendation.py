@@ -208,7 +208,7 @@ def _plot(curves: dict, baselines: dict, path: str) -> None:
         ax.set_title(f"tfrl/Recommendation-v0, preset={preset}")
         ax.set_xlabel("env steps")
         ax.set_ylabel("minutes per session (greedy, 100 eval sessions)")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     tmp = path + ".tmp"
     fig.savefig(tmp, format="png", dpi=100)

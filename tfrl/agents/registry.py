@@ -45,7 +45,7 @@ def make(name: str, env: Any, config: Any = None, **hparams: Any) -> tf_agent.TF
     >>> agent = tfrl.agents.make("dqn", env, learning_rate=1e-3)
 
     Args:
-        name: one of `names()`: "dqn", "ddqn", "reinforce", "ppo", "softmax".
+        name: one of `names()`: "dqn", "ddqn", "reinforce", "ppo", "softmax", "slateq".
         env: a TF-Agents environment (e.g. from `tfrl.envs.make`); only its
             specs are used.
         config: the agent's config dataclass (e.g. `DQNConfig`); or give fields
