@@ -109,7 +109,7 @@ def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--output", default=os.path.join(here, "results", "recommendation.md"))
     args = parser.parse_args()
-    command = "python benchmarks/recommendation.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python benchmarks/recommendation.py", *sys.argv[1:]])
 
     lines = [
         "# Recommendation: SlateQ vs random, myopic and oracle recommenders",
