@@ -141,7 +141,7 @@ def _write_results(args: Args, table: str, history, results: dict) -> None:
 
     from tfrl.atomic import atomic_write_text
 
-    command = "python applications/recommendation.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python applications/recommendation.py", *sys.argv[1:]])
     text = (
         f"# Recommendation ({args.preset} config)\n\n`{command}`\n\n"
         f"{args.eval_sessions} held-out sessions per recommender, slateq trained "
