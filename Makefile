@@ -1,11 +1,12 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
-#   make demo   install into .venv and train DQN on CartPole, export to saved_models/
+#   make demo   install into .venv, train SlateQ to beat the click-maximizer on the
+#               recommendation env, export it and answer one request via `tfrl serve`
 #   make test   install into .venv (with test tools) and run the test suite
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo cartpole test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
+	$(BIN)/python applications/recommendation.py --serve-once
+
+cartpole: install
 	$(BIN)/python applications/cartpole.py
 
 test: install

@@ -10,8 +10,13 @@ __all__ = ["IDS"]
 
 IDS = {
     "tfrl/MultiArmedBandit-v0": "environments.bandit.env:MultiArmedBanditEnv",
+    "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationEnv",
+}
+# Environments that step many copies as one computation (gymnasium.make_vec uses these).
+VECTOR_ENTRY_POINTS = {
+    "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationVectorEnv",
 }
 
 for _id, _entry_point in IDS.items():
     if _id not in registry:
-        register(id=_id, entry_point=_entry_point)
+        register(id=_id, entry_point=_entry_point, vector_entry_point=VECTOR_ENTRY_POINTS.get(_id))

@@ -6,6 +6,7 @@ from tfrl.agents.dqn import DDQN, DQN, DQNConfig
 from tfrl.agents.ppo import PPO, PPOConfig
 from tfrl.agents.registry import agent_class, make, names
 from tfrl.agents.reinforce import REINFORCE, REINFORCEConfig
+from tfrl.agents.slateq import SlateQ, SlateQConfig
 from tfrl.agents.softmax import Softmax, SoftmaxConfig
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "DQNConfig",
     "PPOConfig",
     "REINFORCEConfig",
+    "SlateQ",
+    "SlateQConfig",
     "Softmax",
     "SoftmaxConfig",
     "TfrlAgent",

@@ -38,6 +38,14 @@ class TfrlAgent:
         """The train step counter every tfrl agent hands to its TF-Agents base."""
         return tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step_counter")
 
+    def _epsilon(self) -> tf.Tensor:
+        """ε decaying linearly from `config.epsilon_start` to `config.epsilon_end`
+        over `config.exploration_steps` env steps (for agents whose config has them)."""
+        c = self.config
+        fraction = tf.cast(self.env_step_counter, tf.float32) / float(max(c.exploration_steps, 1))
+        fraction = tf.minimum(fraction, 1.0)
+        return c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
+
     @property
     def on_policy(self) -> bool:
         """True when the agent trains only on data from its current policy."""

@@ -175,12 +175,6 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             weights = keep if weights is None else weights * keep
         return super()._loss(experience, td_errors_loss_fn, gamma, weights=weights, **kwargs)
 
-    def _epsilon(self) -> tf.Tensor:
-        c = self.config
-        fraction = tf.cast(self.env_step_counter, tf.float32) / float(max(c.exploration_steps, 1))
-        fraction = tf.minimum(fraction, 1.0)
-        return c.epsilon_start + fraction * (c.epsilon_end - c.epsilon_start)
-
 
 class DDQN(DQN, dqn_agent.DdqnAgent):
     """Double DQN (van Hasselt et al., 2016, https://arxiv.org/abs/1509.06461).

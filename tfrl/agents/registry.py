@@ -19,10 +19,11 @@ _AGENTS: dict[str, tuple[str, str]] = {
     "reinforce": ("tfrl.agents.reinforce", "REINFORCE"),
     "ppo": ("tfrl.agents.ppo", "PPO"),
     "softmax": ("tfrl.agents.softmax", "Softmax"),
+    "slateq": ("tfrl.agents.slateq", "SlateQ"),
 }
 
 # Keyword arguments of `make` that are objects, not config fields.
-_OBJECT_ARGS = ("q_network", "actor_network", "value_network", "optimizer")
+_OBJECT_ARGS = ("q_network", "actor_network", "value_network", "network", "optimizer")
 
 
 def names() -> list[str]:
@@ -44,7 +45,7 @@ def make(name: str, env: Any, config: Any = None, **hparams: Any) -> tf_agent.TF
     >>> agent = tfrl.agents.make("dqn", env, learning_rate=1e-3)
 
     Args:
-        name: one of `names()`: "dqn", "ddqn", "reinforce", "ppo", "softmax".
+        name: one of `names()`: "dqn", "ddqn", "reinforce", "ppo", "softmax", "slateq".
         env: a TF-Agents environment (e.g. from `tfrl.envs.make`); only its
             specs are used.
         config: the agent's config dataclass (e.g. `DQNConfig`); or give fields

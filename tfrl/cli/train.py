@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("env_id", nargs="?", help="gymnasium id, e.g. CartPole-v1 (see `tfrl envs`)")
-    p.add_argument("--agent", help="dqn, ddqn, reinforce, ppo or softmax (default dqn)")
+    p.add_argument("--agent", help="dqn, ddqn, reinforce, ppo, softmax or slateq (default dqn)")
     p.add_argument("--steps", type=int, help="total env steps (default 100000)")
     p.add_argument("--num-envs", type=int, help="parallel environments (default 8)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")

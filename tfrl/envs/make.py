@@ -13,7 +13,7 @@ from tfrl.errors import ConfigError, check_whole_number
 
 __all__ = ["made_from", "make", "make_py"]
 
-_VECTORIZATION = ("sync", "async")
+_VECTORIZATION = ("auto", "sync", "async")
 
 
 def _check_args(num_envs: Any, seed: Any, vectorization: str) -> None:
@@ -23,7 +23,8 @@ def _check_args(num_envs: Any, seed: Any, vectorization: str) -> None:
     if vectorization not in _VECTORIZATION:
         raise ConfigError(
             f"vectorization={vectorization!r} is not one of {_VECTORIZATION}. "
-            "'sync' steps the copies in this process (best for fast envs like CartPole)."
+            "'auto' uses the env's own vectorized form if it has one, else 'sync', which "
+            "steps the copies in this process (best for fast envs like CartPole)."
         )
 
 
@@ -32,7 +33,7 @@ def make_py(
     num_envs: int = 1,
     seed: int | None = None,
     *,
-    vectorization: str = "sync",
+    vectorization: str = "auto",
     **env_kwargs: Any,
 ) -> py_environment.PyEnvironment:
     """Like `make`, but returns the Python (numpy) environment.
@@ -54,9 +55,9 @@ def make_py(
     if num_envs == 1:
         py_env = GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
     else:
-        vector_env = gym.make_vec(
-            env, num_envs=num_envs, vectorization_mode=vectorization, **env_kwargs
-        )
+        # "auto": gymnasium picks the env's registered vector_entry_point, else "sync".
+        mode = None if vectorization == "auto" else vectorization
+        vector_env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
         py_env = VectorGymnasiumEnvironment(vector_env, seed=seed)
     py_env.made_from = (env, dict(env_kwargs))
     return py_env
@@ -80,7 +81,7 @@ def make(
     num_envs: int = 1,
     seed: int | None = None,
     *,
-    vectorization: str = "sync",
+    vectorization: str = "auto",
     **env_kwargs: Any,
 ) -> tf_py_environment.TFPyEnvironment:
     """Makes a batched TF-Agents environment from a gymnasium id or Env.
@@ -96,7 +97,9 @@ def make(
             Default 1.
         seed: seeds the first reset; copy `i` of a vector env gets `seed + i`.
             Default None (unseeded).
-        vectorization: "sync" (in-process, default) or "async" (subprocesses).
+        vectorization: "auto" (default: the env's natively vectorized form when it
+            registers one, e.g. tfrl/Recommendation-v0, else "sync"), "sync"
+            (copies stepped in-process) or "async" (subprocesses).
         **env_kwargs: passed to `gymnasium.make` / `gymnasium.make_vec`.
 
     Returns:

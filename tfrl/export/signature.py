@@ -10,6 +10,11 @@ the policy scores actions with:
 - `logits` for policies whose action distribution is a `Categorical`
   (PPO, REINFORCE and other categorical actor policies).
 
+A domain policy may define its own: a policy with a `serving_signature()`
+method (e.g. `tfrl.agents.slateq.SlateQPolicy`: user and candidate features
+in, `slate` and `scores` out) is exported with the concrete function it
+returns, which must still output `action`.
+
 Observations: one array gives one input named `observation` of shape
 `[None, *observation_shape]`. A flat dict of arrays gives one input per key
 (named by the key). Deeper nests, tuples and stateful (recurrent) policies
@@ -111,6 +116,9 @@ def serving_function(policy: tf_policy.TFPolicy) -> tf.types.experimental.Concre
         ExportError: the policy keeps state between steps, has a nested action
             spec, or has observations `input_specs` cannot name.
     """
+    domain_signature = getattr(policy, "serving_signature", None)
+    if callable(domain_signature):
+        return domain_signature()
     if tf.nest.flatten(policy.policy_state_spec):
         raise ExportError(
             f"{type(policy).__name__} is stateful (policy_state_spec="

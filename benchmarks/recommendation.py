@@ -1,0 +1,220 @@
+"""Recommendation: SlateQ vs random, myopic and oracle recommenders; simulator speed.
+
+    python benchmarks/recommendation.py                 # → results/recommendation.{md,png}
+    python benchmarks/recommendation.py --seeds 0 --default-steps 20000 --recsim-steps 20000 \
+        --output /tmp/x.md
+
+For each preset (our `default` config and `recsim`, RecSim's interest
+evolution with 10 candidates and slates of 2), `slateq` trains once per seed
+(one run after another) and every recommender then plays the same 1,000
+held-out sessions (seeds 10,000+, never used in training): mean ± 95% CI of
+minutes watched per session and click-through rate (clicks per slate).
+Throughput: user-steps/s of the natively vectorized env (64 users, random
+slates, numpy only) against 64 single envs stepped in a Python loop, measured
+side by side after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+from tfrl.console import quiet
+
+quiet()
+
+import machine  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_agents  # noqa: E402
+
+import tfrl  # noqa: E402
+from environments.recommendation import RecommendationEnv, RecommendationVectorEnv  # noqa: E402
+from environments.recommendation.baselines import (  # noqa: E402
+    MyopicPolicy,
+    QualityOraclePolicy,
+    RandomPolicy,
+    from_tf_policy,
+    run_sessions,
+)
+
+ENV_ID = "tfrl/Recommendation-v0"
+HELD_OUT_SEED = 10_000
+BASELINES = {
+    "random": RandomPolicy,
+    "myopic": MyopicPolicy,
+    "quality-first oracle": QualityOraclePolicy,
+}
+
+
+def throughput(preset: str, num_envs: int = 64, seconds: float = 3.0) -> tuple[float, float]:
+    """(vectorized, single-env loop) user-steps per second on random slates."""
+    vector = RecommendationVectorEnv(num_envs, preset=preset)
+    vector.reset(seed=0)
+    k = vector.config.slate_size
+    rng = np.random.default_rng(0)
+    slates = np.argsort(rng.random((256, num_envs, vector.config.num_candidates)), axis=2)[..., :k]
+    for i in range(50):
+        vector.step(slates[i % 256])
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        vector.step(slates[steps % 256])
+        steps += 1
+    vector_rate = steps * num_envs / (time.perf_counter() - start)
+
+    singles = [RecommendationEnv(preset=preset) for _ in range(num_envs)]
+    for i, env in enumerate(singles):
+        env.reset(seed=i)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i, env in enumerate(singles):
+            _, _, terminated, truncated, _ = env.step(slates[steps % 256, i])
+            if terminated or truncated:
+                env.reset()
+        steps += 1
+    return vector_rate, steps * num_envs / (time.perf_counter() - start)
+
+
+def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int):
+    env = tfrl.envs.make(ENV_ID, num_envs=64, seed=seed, preset=preset)
+    agent = tfrl.agents.make("slateq", env)
+    trainer = tfrl.Trainer(agent, env, seed=seed)
+    start = time.perf_counter()
+    history = trainer.fit(steps, eval_every=max(steps // 10, 1), eval_episodes=100, verbose=0)
+    seconds = time.perf_counter() - start - history.eval_seconds
+    stats = run_sessions(from_tf_policy(agent), sessions, HELD_OUT_SEED, preset=preset)
+    print(f"  {preset} seed {seed}: slateq {stats} ({seconds:.0f} s training)", flush=True)
+    return stats, list(history.eval_steps), list(history.eval_returns), seconds
+
+
+def _row(name: str, stats) -> str:
+    return f"| {name} | {stats.mean:.1f} ± {stats.ci95:.1f} | {stats.ctr:.3f} |"
+
+
+def _separated(a, b) -> bool:
+    return a.mean - a.ci95 > b.mean + b.ci95
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--default-steps", type=int, default=100_000)
+    parser.add_argument("--recsim-steps", type=int, default=200_000)
+    parser.add_argument("--sessions", type=int, default=1_000)
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--output", default=os.path.join(here, "results", "recommendation.md"))
+    args = parser.parse_args()
+    command = " ".join(["python benchmarks/recommendation.py", *sys.argv[1:]])
+
+    lines = [
+        "# Recommendation: SlateQ vs random, myopic and oracle recommenders",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}. "
+        f"Versions: Python {platform.python_version()}, tensorflow {tf.__version__}, "
+        f"tf-agents {tf_agents.__version__}, numpy {np.__version__}. "
+        f"Machine: {machine.describe()}, shared with other jobs while measuring "
+        "(times and speeds are noisy; the ratio was measured side by side).",
+        "",
+        f"Each seed trains `slateq` (its defaults, 64 users per batch) and then plays "
+        f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
+        "baselines play the same sessions. ± is the 95% confidence interval of the mean "
+        "(1.96 standard errors); CTR = clicks per slate shown.",
+        "",
+    ]
+    curves: dict[str, list] = {}
+    baselines_by_preset: dict[str, dict] = {}
+    verdicts = []
+    for preset, steps in (("default", args.default_steps), ("recsim", args.recsim_steps)):
+        print(f"{preset}: baselines", flush=True)
+        baselines = {
+            name: run_sessions(cls, args.sessions, HELD_OUT_SEED, preset=preset)
+            for name, cls in BASELINES.items()
+        }
+        baselines_by_preset[preset] = baselines
+        runs = [train_and_evaluate(preset, seed, steps, args.sessions) for seed in args.seeds]
+        curves[preset] = [(s, r) for _, s, r, _ in runs]
+        lines += [
+            f'## `preset="{preset}"`: slateq trained {steps:,} env steps',
+            "",
+            "| recommender | minutes per session | CTR |",
+            "|---|---|---|",
+        ]
+        lines += [_row(name, stats) for name, stats in baselines.items()]
+        for seed, (stats, _, _, seconds) in zip(args.seeds, runs):
+            lines.append(_row(f"slateq, seed {seed} ({seconds:.0f} s training)", stats))
+        means = [stats.mean for stats, *_ in runs]
+        myopic = baselines["myopic"]
+        lines += [
+            "",
+            f"slateq over seeds: median {statistics.median(means):.1f}, min {min(means):.1f}, "
+            f"max {max(means):.1f} minutes per session; vs myopic "
+            + ", ".join(f"{m / myopic.mean - 1:+.1%}" for m in means)
+            + "; CIs separated from myopic's: "
+            + ", ".join("yes" if _separated(s, myopic) else "no" for s, *_ in runs)
+            + "; above random's: "
+            + ", ".join("yes" if _separated(s, baselines["random"]) else "no" for s, *_ in runs)
+            + ".",
+            "",
+        ]
+        verdicts.append((preset, runs, baselines))
+
+    vector_rate, single_rate = throughput("default")
+    recsim_vector, recsim_single = throughput("recsim")
+    lines += [
+        "## Simulator speed (64 users, random slates)",
+        "",
+        "| preset | vectorized env (user-steps/s) | 64 single envs in a loop | ratio |",
+        "|---|---|---|---|",
+        f"| default | {vector_rate:,.0f} | {single_rate:,.0f} | {vector_rate / single_rate:.1f}× |",
+        f"| recsim | {recsim_vector:,.0f} | {recsim_single:,.0f} | "
+        f"{recsim_vector / recsim_single:.1f}× |",
+        "",
+        "References: the RecSim package itself steps about 3,500–4,000 user-steps/s on these "
+        "machines (issue 9); RLlib's tuned SlateQ passes at 160 minutes per session on the "
+        "RecSim preset's environment; measured on recsim 0.2.4, random slates get 153.9 ± 0.8 "
+        "and quality-first 280.7 ± 3.4.",
+        "",
+        "![learning curves](recommendation.png)",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    _plot(curves, baselines_by_preset, args.output.replace(".md", ".png"))
+    from tfrl.atomic import atomic_write_text
+
+    atomic_write_text(args.output, text)
+    return 0
+
+
+def _plot(curves: dict, baselines: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4))
+    for ax, (preset, runs) in zip(np.atleast_1d(axes), curves.items()):
+        for i, (steps, returns) in enumerate(runs):
+            ax.plot(steps, returns, marker="o", label=f"slateq seed {i}")
+        for (name, stats), style in zip(baselines[preset].items(), ("--", ":", "-.")):
+            ax.axhline(stats.mean, linestyle=style, color="gray", label=name)
+        ax.set_title(f"tfrl/Recommendation-v0, preset={preset}")
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("minutes per session (greedy, 100 eval sessions)")
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    tmp = path + ".tmp"
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,423 @@
+"""SlateQ: slate recommendation with per-item long-term values (Ie et al., 2019)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.networks import network
+from tf_agents.policies import tf_policy
+from tf_agents.trajectories import policy_step
+
+from tfrl.agents.base import TfrlAgent
+from tfrl.agents.config import AgentConfig
+from tfrl.errors import ConfigError, IncompatibleAgentError
+
+__all__ = ["SlateQ", "SlateQConfig", "SlateQNetwork", "SlateQPolicy"]
+
+_SELECTIONS = ("auto", "exact", "greedy", "top_k")
+_TARGETS = ("q_learning", "sarsa")
+_EXACT_LIMIT = 5_000  # subsets scored at once by "exact" / "auto"
+
+
+@dataclasses.dataclass
+class SlateQConfig(AgentConfig):
+    """SlateQ hyper-parameters.
+
+    Defaults were set on `tfrl/Recommendation-v0`'s RecSim preset (10
+    candidates, slates of 2); the paper trains on YouTube logs with its own
+    networks and a known choice model, while here the choice model is learned.
+
+    Attributes:
+        learning_rate: Adam step size. Default 1e-3.
+        gamma: discount. Default 0.998: sessions run 100+ slates and what a
+            good document earns (a longer session) comes at their end.
+        hidden_units: hidden layers of the per-item value and click networks.
+            Default (128, 128).
+        slate_selection: "exact" (score every k-subset), "greedy" (add the item
+            that raises the slate's value most, k times), "top_k" (the k items of
+            highest click weight × value) or "auto" (exact up to 5,000 subsets,
+            else greedy). Default "auto".
+        target: "q_learning" (bootstrap from the best next slate) or "sarsa"
+            (from the next slate the collect policy showed). Default "q_learning".
+        reward_scale: rewards are multiplied by this for learning (values and
+            served scores are in scaled units). Default 0.1.
+        choice_loss_weight: weight of the click model's cross-entropy. Default 1.0.
+        epsilon_start: probability of a random slate at env step 0. Default 1.0.
+        epsilon_end: ... after `exploration_steps`. Default 0.05.
+        exploration_steps: env steps of linear epsilon decay. Default 20,000.
+        target_update_period: train steps between target-network syncs. Default 200.
+        collect_env_steps: env steps per iteration. Default 512.
+        train_steps: gradient steps per iteration. Default 64.
+        batch_size: transitions per gradient step. Default 128.
+        replay_capacity: replay buffer size. Default 100,000.
+        learning_starts: env steps before training starts. Default 2,000.
+    """
+
+    learning_rate: float = 1e-3
+    gamma: float = 0.998
+    hidden_units: tuple[int, ...] = (128, 128)
+    slate_selection: str = "auto"
+    target: str = "q_learning"
+    reward_scale: float = 0.1
+    choice_loss_weight: float = 1.0
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    exploration_steps: int = 20_000
+    target_update_period: int = 200
+    collect_env_steps: int = 512
+    train_steps: int = 64
+    batch_size: int = 128
+    learning_starts: int = 2_000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.slate_selection not in _SELECTIONS:
+            raise ConfigError(
+                f"slate_selection={self.slate_selection!r} must be one of {_SELECTIONS}."
+            )
+        if self.target not in _TARGETS:
+            raise ConfigError(f"target={self.target!r} must be one of {_TARGETS}.")
+        for name in ("epsilon_start", "epsilon_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be in [0, 1].")
+        if not self.reward_scale > 0 or self.choice_loss_weight < 0:
+            raise ConfigError(
+                f"reward_scale={self.reward_scale} must be > 0 and choice_loss_weight="
+                f"{self.choice_loss_weight} ≥ 0."
+            )
+        if self.target_update_period < 1 or self.exploration_steps < 0:
+            raise ConfigError(
+                f"target_update_period={self.target_update_period} must be ≥ 1 and "
+                f"exploration_steps={self.exploration_steps} ≥ 0."
+            )
+
+
+class SlateQNetwork(network.Network):
+    """Per-candidate long-term values and click logits from user and candidate features.
+
+    For each candidate i: Q(s, i) (the return if the user clicks i) and a click
+    logit s_i (an MLP on [user, candidate] plus a bilinear user·W·candidate
+    term); for the state: Q(s, ⊥) (the return after no click) and the no-click
+    logit. Returns `(q_items [B, N], q_none [B], logits [B, N], no_click [B])`.
+    """
+
+    def __init__(self, observation_spec: dict, hidden_units: tuple[int, ...], name: str = "SlateQ"):
+        super().__init__(observation_spec, state_spec=(), name=name)
+        self._hidden_units = tuple(hidden_units)
+        width = observation_spec["candidates"].shape[-1]
+
+        def mlp(out: int, prefix: str) -> list[tf.keras.layers.Layer]:
+            return [
+                tf.keras.layers.Dense(u, activation="relu", name=f"{prefix}_{i}")
+                for i, u in enumerate(hidden_units)
+            ] + [tf.keras.layers.Dense(out, name=f"{prefix}_out")]
+
+        self._item_value = mlp(1, "item_value")
+        self._none_value = mlp(1, "none_value")
+        self._item_click = mlp(1, "item_click")
+        self._none_click = tf.keras.layers.Dense(1, name="none_click")
+        self._bilinear = tf.keras.layers.Dense(width, use_bias=False, name="bilinear")
+
+    def copy(self, **kwargs: Any) -> SlateQNetwork:
+        return type(self)(
+            kwargs.get("input_tensor_spec", self.input_tensor_spec),
+            kwargs.get("hidden_units", self._hidden_units),
+            name=kwargs.get("name", self.name),
+        )
+
+    @staticmethod
+    def _run(layers: list[tf.keras.layers.Layer], x: tf.Tensor) -> tf.Tensor:
+        for layer in layers:
+            x = layer(x)
+        return tf.squeeze(x, -1)
+
+    def call(self, observation, step_type=None, network_state=(), training=False):
+        user = tf.cast(observation["user"], tf.float32)
+        candidates = tf.cast(observation["candidates"], tf.float32)
+        n = tf.shape(candidates)[1]
+        pairs = tf.concat([tf.tile(user[:, None, :], [1, n, 1]), candidates], axis=-1)
+        q_items = self._run(self._item_value, pairs)
+        bilinear = tf.einsum("bd,bnd->bn", self._bilinear(user), candidates)
+        logits = self._run(self._item_click, pairs) + bilinear
+        q_none = self._run(self._none_value, user)
+        no_click = tf.squeeze(self._none_click(user), -1)
+        return (q_items, q_none, logits, no_click), network_state
+
+
+def _weights(logits: tf.Tensor, no_click: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """exp of the logits, stabilized by their joint max (ratios are unchanged)."""
+    top = tf.maximum(tf.reduce_max(logits, axis=1), no_click)
+    return tf.exp(logits - top[:, None]), tf.exp(no_click - top)
+
+
+def slate_values(outputs: tuple, slates: tf.Tensor) -> tf.Tensor:
+    """Q(s, A) = Σ_{i∈A} P(i | s, A) Q(s, i) + P(⊥ | s, A) Q(s, ⊥) for slates [B, ..., k]."""
+    q_items, q_none, logits, no_click = outputs
+    v, v0 = _weights(logits, no_click)
+    batch_dims = 1
+    w = tf.gather(v, slates, batch_dims=batch_dims)
+    q = tf.gather(q_items, slates, batch_dims=batch_dims)
+    extra = len(slates.shape) - 2
+    v0 = tf.reshape(v0, [-1] + [1] * extra)
+    q0 = tf.reshape(q_none, [-1] + [1] * extra)
+    return (tf.reduce_sum(w * q, -1) + v0 * q0) / (tf.reduce_sum(w, -1) + v0)
+
+
+def select_slates(outputs: tuple, slate_size: int, method: str) -> tf.Tensor:
+    """The [B, k] slates that maximize the SlateQ value by `method`."""
+    q_items, q_none, logits, no_click = outputs
+    n = q_items.shape[1]
+    if method == "auto":
+        method = "exact" if math.comb(n, slate_size) <= _EXACT_LIMIT else "greedy"
+    v, v0 = _weights(logits, no_click)
+    if method == "top_k":
+        return tf.math.top_k(v * (q_items - q_none[:, None]), slate_size).indices
+    if method == "exact":
+        combos = tf.constant(list(itertools.combinations(range(n), slate_size)), tf.int32)
+        batch = tf.shape(q_items)[0]
+        tiled = tf.tile(combos[None], [batch, 1, 1])
+        best = tf.argmax(slate_values(outputs, tiled), axis=1, output_type=tf.int32)
+        return tf.gather(combos, best)
+    # greedy: k rounds, each adding the item that maximizes the slate value so far.
+    total_v, total_q = v0, v0 * q_none
+    taken = tf.zeros_like(v, tf.bool)
+    picks = []
+    for _ in range(slate_size):
+        value = (total_q[:, None] + v * q_items) / (total_v[:, None] + v)
+        pick = tf.argmax(tf.where(taken, -np.inf, value), axis=1, output_type=tf.int32)
+        chosen = tf.one_hot(pick, n, on_value=True, off_value=False)
+        taken = tf.logical_or(taken, chosen)
+        total_v += tf.gather(v, pick, batch_dims=1)
+        total_q += tf.gather(v * q_items, pick, batch_dims=1)
+        picks.append(pick)
+    return tf.stack(picks, axis=1)
+
+
+class SlateQPolicy(tf_policy.TFPolicy):
+    """Shows the slate of highest SlateQ value; with `epsilon`, a random slate instead.
+
+    `serving_signature()` gives the recommender's `serving_default`: user and
+    candidate features in, the slate and each candidate's long-term value out.
+    """
+
+    def __init__(
+        self,
+        time_step_spec: Any,
+        action_spec: Any,
+        slate_network: SlateQNetwork,
+        slate_size: int,
+        selection: str,
+        epsilon: Any = None,
+    ):
+        super().__init__(time_step_spec, action_spec, clip=False)
+        self._network = slate_network
+        self._slate_size = slate_size
+        self._selection = selection
+        self._epsilon = epsilon
+
+    def _variables(self):
+        return self._network.variables
+
+    def _distribution(self, time_step, policy_state):
+        raise NotImplementedError("SlateQPolicy acts by optimization; call action().")
+
+    def slate(self, observation: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """The [B, k] greedy slates and the [B, N] per-candidate values."""
+        outputs, _ = self._network(observation)
+        return select_slates(outputs, self._slate_size, self._selection), outputs[0]
+
+    def _action(self, time_step, policy_state, seed=None):
+        slates, _ = self.slate(time_step.observation)
+        if self._epsilon is not None:
+            shape = tf.shape(slates)
+            n = self.time_step_spec.observation["candidates"].shape[0]
+            keys = tf.random.uniform([shape[0], n])
+            random = tf.math.top_k(keys, self._slate_size).indices
+            explore = tf.random.uniform([shape[0]]) < self._epsilon()
+            slates = tf.where(explore[:, None], random, slates)
+        action = tf.cast(slates, self.action_spec.dtype)
+        if self.action_spec.shape.rank == 0:
+            action = action[:, 0]
+        return policy_step.PolicyStep(action, policy_state, ())
+
+    def serving_signature(self) -> Any:
+        """`serving_default` for `tfrl.export`: (user, candidates) → slate, scores."""
+        spec = self.time_step_spec.observation
+        user_spec = tf.TensorSpec([None, *spec["user"].shape], tf.float32, name="user")
+        cand_spec = tf.TensorSpec([None, *spec["candidates"].shape], tf.float32, name="candidates")
+        none = self._slate_size
+
+        @tf.function(input_signature=[user_spec, cand_spec], autograph=False)
+        def serve(user: tf.Tensor, candidates: tf.Tensor) -> dict[str, tf.Tensor]:
+            response = tf.fill([tf.shape(user)[0]], tf.constant(none, spec["response"].dtype))
+            observation = {"user": user, "candidates": candidates, "response": response}
+            slates, scores = self.slate(observation)
+            slates = tf.cast(slates, tf.int64)
+            return {
+                "action": tf.identity(slates, name="action"),
+                "slate": tf.identity(slates, name="slate"),
+                "scores": tf.identity(scores, name="scores"),
+            }
+
+        return serve.get_concrete_function()
+
+
+def _check_observation(observation_spec: Any, action_spec: Any) -> int:
+    """Checks the specs SlateQ needs; returns the slate size."""
+    keys = ("user", "candidates", "response")
+    if not (isinstance(observation_spec, dict) and all(k in observation_spec for k in keys)):
+        raise IncompatibleAgentError(
+            "'slateq' needs the recommendation observation: a dict with 'user', 'candidates' "
+            f"and 'response' (tfrl/Recommendation-v0 with observation='dict'); got "
+            f"{observation_spec}. For a flat observation use 'dqn', 'ppo' or 'reinforce' "
+            "with slate_size=1."
+        )
+    k = 1 if action_spec.shape.rank == 0 else int(action_spec.shape[0])
+    n = int(observation_spec["candidates"].shape[0])
+    if action_spec.shape.rank > 1 or k > n:
+        raise IncompatibleAgentError(
+            f"'slateq' needs a slate action of k ≤ {n} candidate ids, got {action_spec}."
+        )
+    return k
+
+
+class SlateQ(TfrlAgent, tf_agent.TFAgent):
+    """SlateQ (Ie et al., 2019, https://www.ijcai.org/proceedings/2019/360).
+
+    Decomposes a slate's long-term value into per-item values,
+    `Q(s, A) = Σ_{i∈A} P(i | s, A) · Q(s, i)` (here with a no-click term
+    `P(⊥ | s, A) · Q(s, ⊥)`), where P is a multinomial-logit choice model and
+    Q(s, i) the return when the user consumes i. Only the consumed item's value
+    is updated, toward `r + γ · max_A' Q_target(s', A')` (Q-learning) or the next
+    shown slate's value (SARSA); the choice model learns from which slate
+    position was clicked (cross-entropy). Slates are chosen exactly, greedily or
+    by top-k. Differences from the paper: the choice model is learned, not
+    given, and targets use a target network.
+
+    Args:
+        time_step_spec: the environment's `time_step_spec()`: observations with
+            `user`, `candidates` and `response` (tfrl/Recommendation-v0).
+        action_spec: the environment's `action_spec()`: a slate of k ids.
+        config: a `SlateQConfig`. Default `SlateQConfig()`.
+        network: a `SlateQNetwork` (or a network with the same outputs).
+            Default: one with `config.hidden_units`.
+        optimizer: a Keras optimizer. Default Adam(`config.learning_rate`).
+
+    Example:
+        >>> env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=64, preset="recsim")
+        >>> agent = tfrl.agents.make("slateq", env)
+        >>> tfrl.Trainer(agent, env, seed=0).fit(200_000)
+    """
+
+    name_in_registry = "slateq"
+    config_class = SlateQConfig
+    object_args = ("network", "optimizer")
+
+    def __init__(
+        self,
+        time_step_spec: Any,
+        action_spec: Any,
+        config: SlateQConfig | None = None,
+        *,
+        network: Any = None,
+        optimizer: tf.keras.optimizers.Optimizer | None = None,
+    ):
+        config = config or SlateQConfig()
+        self._init_tfrl(config)
+        observation_spec = time_step_spec.observation
+        self._slate_size = _check_observation(observation_spec, action_spec)
+        self._network = network or SlateQNetwork(observation_spec, config.hidden_units)
+        self._network.create_variables(observation_spec)
+        self._target_network = self._network.copy(name="TargetSlateQ")
+        self._target_network.create_variables(observation_spec)
+        self._optimizer = optimizer or tf.keras.optimizers.Adam(config.learning_rate)
+        for target, source in zip(self._target_network.variables, self._network.variables):
+            target.assign(source)
+        selection = config.slate_selection
+        policy = SlateQPolicy(
+            time_step_spec, action_spec, self._network, self._slate_size, selection
+        )
+        collect_policy = SlateQPolicy(
+            time_step_spec,
+            action_spec,
+            self._network,
+            self._slate_size,
+            selection,
+            epsilon=self._epsilon,
+        )
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            policy,
+            collect_policy,
+            train_sequence_length=2,
+            train_step_counter=self._new_train_step_counter(),
+        )
+
+    def _initialize(self) -> None:
+        for target, source in zip(self._target_network.variables, self._network.variables):
+            target.assign(source)
+
+    def _slates(self, action: tf.Tensor) -> tf.Tensor:
+        action = tf.cast(action, tf.int32)
+        return action[:, None] if self.action_spec.shape.rank == 0 else action
+
+    def _loss(self, experience, weights=None, training=False):
+        c = self.config
+        k = self._slate_size
+        first = tf.nest.map_structure(lambda t: t[:, 0], experience.observation)
+        second = tf.nest.map_structure(lambda t: t[:, 1], experience.observation)
+        slates = self._slates(experience.action[:, 0])
+        response = tf.cast(second["response"], tf.int32)
+        clicked = response < k
+        item = tf.gather(slates, tf.minimum(response, k - 1), batch_dims=1)
+        reward = tf.cast(experience.reward[:, 0], tf.float32) * c.reward_scale
+        discount = tf.cast(experience.discount[:, 0], tf.float32)
+        valid = tf.cast(~experience.is_boundary()[:, 0], tf.float32)
+        if weights is not None:
+            valid *= weights
+
+        online_next, _ = self._network(second)
+        target_next, _ = self._target_network(second)
+        if c.target == "sarsa":
+            next_slates = self._slates(experience.action[:, 1])
+        else:
+            next_slates = select_slates(online_next, k, c.slate_selection)
+        # Target values with the online click model (the target net's Q, online P).
+        mixed = (target_next[0], target_next[1], online_next[2], online_next[3])
+        next_value = tf.squeeze(slate_values(mixed, next_slates[:, None, :]), 1)
+        y = tf.stop_gradient(reward + c.gamma * discount * next_value)
+
+        (q_items, q_none, logits, no_click), _ = self._network(first, training=training)
+        taken = tf.where(clicked, tf.gather(q_items, item, batch_dims=1), q_none)
+        td = tf.keras.losses.huber(y[:, None], taken[:, None])
+        slate_logits = tf.concat(
+            [tf.gather(logits, slates, batch_dims=1), no_click[:, None]], axis=1
+        )
+        choice = tf.nn.sparse_softmax_cross_entropy_with_logits(response, slate_logits)
+        total = tf.reduce_sum(valid)
+        denominator = tf.maximum(total, 1.0)
+        td_loss = tf.reduce_sum(td * valid) / denominator
+        choice_loss = tf.reduce_sum(choice * valid) / denominator
+        loss = td_loss + c.choice_loss_weight * choice_loss
+        return tf_agent.LossInfo(loss, {"td_loss": td_loss, "choice_loss": choice_loss})
+
+    def _train(self, experience, weights=None):
+        with tf.GradientTape() as tape:
+            info = self._loss(experience, weights, training=True)
+        variables = self._network.trainable_variables
+        gradients = tape.gradient(info.loss, variables)
+        gradients, _ = tf.clip_by_global_norm(gradients, 10.0)
+        self._optimizer.apply_gradients(zip(gradients, variables))
+        self.train_step_counter.assign_add(1)
+        period = self.config.target_update_period
+        if tf.equal(self.train_step_counter % period, 0):
+            for target, source in zip(self._target_network.variables, self._network.variables):
+                target.assign(source)
+        return info
