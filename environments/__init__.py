@@ -10,8 +10,17 @@ __all__ = ["IDS"]
 
 IDS = {
     "tfrl/MultiArmedBandit-v0": "environments.bandit.env:MultiArmedBanditEnv",
+    "tfrl/ImageClassification-v0": "environments.image_classification.env:ImageClassificationEnv",
+    "tfrl/TrainingControl-v0": "environments.training_control.env:TrainingControlEnv",
+}
+
+# Environments that step many copies as one computation: tfrl.envs.make(id, num_envs=N) uses these.
+VECTOR_ENTRY_POINTS = {
+    "tfrl/ImageClassification-v0": (
+        "environments.image_classification.env:ImageClassificationVectorEnv"
+    ),
 }
 
 for _id, _entry_point in IDS.items():
     if _id not in registry:
-        register(id=_id, entry_point=_entry_point)
+        register(id=_id, entry_point=_entry_point, vector_entry_point=VECTOR_ENTRY_POINTS.get(_id))

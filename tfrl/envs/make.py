@@ -54,9 +54,9 @@ def make_py(
     if num_envs == 1:
         py_env = GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
     else:
-        vector_env = gym.make_vec(
-            env, num_envs=num_envs, vectorization_mode=vectorization, **env_kwargs
-        )
+        # "sync" lets an env registered with a native vector_entry_point use it.
+        mode = None if vectorization == "sync" else vectorization
+        vector_env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
         py_env = VectorGymnasiumEnvironment(vector_env, seed=seed)
     py_env.made_from = (env, dict(env_kwargs))
     return py_env
