@@ -32,6 +32,7 @@ from tf_agents.policies import tf_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
+from tf_agents.utils import common
 
 from tfrl.errors import ConfigError, ExportError
 from tfrl.keras import features
@@ -111,6 +112,7 @@ class RLController(tf.keras.callbacks.Callback):
         self._rng = random.Random(seed)
         self._act = None if learning else _action_function(controller)
         self.agent = _learning_agent(seed) if learning else None
+        self._train_step = common.function(self.agent.train) if learning else None
         self._transitions: list[tuple[np.ndarray, int, float, np.ndarray, bool]] = []
         self._pending: tuple[np.ndarray, int, float] | None = None
         self.learning_rates: list[float] = []
@@ -127,10 +129,17 @@ class RLController(tf.keras.callbacks.Callback):
         self._steps = int((self.params or {}).get("steps") or 1)
         lr = float(self._lr.numpy())
         self._stats = features.TrainingStats(lr, self._epochs)
-        self._weights = features.flat_weights(self.model)
+        # A model built by its first batch has no weights yet: start from that batch's.
+        self._weights = features.flat_weights(self.model) if self.model.built else None
+        self._steps_measured = self._steps
         self.learning_rates = [lr]
         self.observations, self.actions = [], []
         self._pending: tuple[np.ndarray, int, float] | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._weights is None:
+            self._weights = features.flat_weights(self.model)
+            self._steps_measured = max(self._steps - 1, 1)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -148,10 +157,10 @@ class RLController(tf.keras.callbacks.Callback):
             val_loss=logs["val_loss"],
             val_accuracy=val_accuracy,
             learning_rate=lr,
-            update_norm=features.update_norm(self._weights, weights, lr, self._steps),
+            update_norm=features.update_norm(self._weights, weights, lr, self._steps_measured),
             epoch=epoch + 1,
         )
-        self._weights = weights
+        self._weights, self._steps_measured = weights, self._steps
         last = epoch + 1 >= self._epochs
         if self.learning and self._pending is not None:
             # The env's reward: the change of validation accuracy, plus the final accuracy.
@@ -196,7 +205,7 @@ class RLController(tf.keras.callbacks.Callback):
             return
         for _ in range(self.train_steps):
             batch = [self._rng.choice(self._transitions) for _ in range(32)]
-            self.agent.train(_as_trajectory(batch))
+            self._train_step(_as_trajectory(batch))
 
     def export(self, base_path: str, *, version: int | None = None) -> str:
         """Exports the learned controller (learning mode) like any agent; returns the path."""
