@@ -82,16 +82,11 @@ def _load_tfds(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarr
             f'dataset={dataset!r} needs tensorflow-datasets: pip install "tfrl[datasets]".'
         ) from e
     try:
-        images, labels = tfds.as_numpy(
-            tfds.load(
-                dataset,
-                split=split,
-                batch_size=-1,
-                as_supervised=True,
-                data_dir=data_dir,
-                download=False,
-            )
+        loaded = tfds.load(
+            dataset, split=split, as_supervised=True, data_dir=data_dir, download=False
         )
+        # Batched iteration: batch_size=-1 aborts under tfds.testing.mock_data in TFDS 4.9.4.
+        batches = list(tfds.as_numpy(loaded.batch(10_000)))
     except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
         raise DatasetNotFoundError(
             f"TFDS dataset {dataset!r} (split {split!r}) is not prepared in "
@@ -100,7 +95,8 @@ def _load_tfds(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarr
             f"(`tfds build {dataset}`) and copy it there, pass data_dir=, or use "
             "dataset='digits', which ships with scikit-learn."
         ) from e
-    return (np.asarray(images, np.float32) / 255.0), np.asarray(labels, np.int64)
+    images = np.concatenate([b[0] for b in batches]).astype(np.float32) / 255.0
+    return images, np.concatenate([b[1] for b in batches]).astype(np.int64)
 
 
 def load(config: ImageClassificationConfig) -> LabelledImages:
