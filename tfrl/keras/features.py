@@ -70,7 +70,10 @@ def learning_rate_variable(optimizer: Any, where: str = "RLController") -> tf.Va
             f"{where} sets the optimizer's learning rate, but {type(optimizer).__name__} has "
             "no `learning_rate`. Use a Keras optimizer such as tf.keras.optimizers.SGD or Adam."
         )
-    lr = optimizer.learning_rate
+    # Keras 2.15 optimizers keep a schedule in `_learning_rate` and return its current value.
+    lr = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(lr, tf.keras.optimizers.schedules.LearningRateSchedule):
+        lr = optimizer.learning_rate
     if isinstance(lr, tf.keras.optimizers.schedules.LearningRateSchedule) or callable(lr):
         raise ConfigError(
             f"The optimizer's learning_rate is a schedule ({type(lr).__name__}); {where} "
