@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfrl.errors import ConfigError
+from tfrl.errors import ConfigError, check_names
 
 __all__ = ["DATASETS", "ImageClassificationConfig"]
 
@@ -49,8 +49,6 @@ class ImageClassificationConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        from tfrl.errors import check_names
-
         check_names(
             [self.dataset],
             DATASETS,

@@ -117,6 +117,8 @@ class ImageClassificationEnv(gym.Env):
     def step(self, action: int):
         if not self.action_space.contains(action):
             raise ValueError(f"action={action!r} is not a label in {self.action_space}.")
+        if self._episodes.position[0] >= self._episodes.size:
+            raise RuntimeError("The episode is over (no images left): call reset().")
         reward, terminated, label = self._episodes.step(np.asarray([action]))
         observation = self._episodes.observation()[0]
         return observation, float(reward[0]), bool(terminated[0]), False, {"label": int(label[0])}
