@@ -8,7 +8,7 @@ import gymnasium as gym
 from tf_agents.environments import py_environment, tf_py_environment
 
 from tfrl.envs.gymnasium_env import GymnasiumEnvironment, VectorGymnasiumEnvironment
-from tfrl.envs.registry import check_id
+from tfrl.envs.registry import NAMESPACE, check_id
 from tfrl.errors import ConfigError, check_whole_number
 
 __all__ = ["made_from", "make", "make_py"]
@@ -54,8 +54,10 @@ def make_py(
     if num_envs == 1:
         py_env = GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
     else:
-        # "sync" lets an env registered with a native vector_entry_point use it.
-        mode = None if vectorization == "sync" else vectorization
+        mode = vectorization
+        spec = gym.spec(env)
+        if mode == "sync" and spec.namespace == NAMESPACE and spec.vector_entry_point:
+            mode = "vector_entry_point"  # tfrl's own natively vectorized envs
         vector_env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
         py_env = VectorGymnasiumEnvironment(vector_env, seed=seed)
     py_env.made_from = (env, dict(env_kwargs))
