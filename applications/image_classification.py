@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ import tensorflow as tf  # noqa: E402
 
 import tfrl  # noqa: E402
 from environments import image_classification as ic  # noqa: E402
-from tfrl.atomic import atomic_write_bytes  # noqa: E402
+from tfrl.atomic import atomic_write_png  # noqa: E402
 
 ENV_ID = "tfrl/ImageClassification-v0"
 
@@ -182,10 +181,8 @@ def plot_confusion(matrices: dict[str, list], class_names: list[str], path: str)
         ax.set_ylabel("true")
         ax.set_title(name)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write_png(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(args: Args) -> int:

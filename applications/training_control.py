@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import math
 import os
 import sys
@@ -37,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 import tfrl  # noqa: E402
 from environments import training_control as tc  # noqa: E402
-from tfrl.atomic import atomic_write_bytes  # noqa: E402
+from tfrl.atomic import atomic_write_png  # noqa: E402
 
 ENV_ID = "tfrl/TrainingControl-v0"
 
@@ -197,10 +196,8 @@ def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
     right.set(xlabel="epoch", ylabel="learning rate (first seed)", yscale="log")
     right.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write_png(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(args: Args) -> int:
