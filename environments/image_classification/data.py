@@ -15,7 +15,7 @@ import numpy as np
 from environments.image_classification.config import ImageClassificationConfig
 from tfrl.errors import TfrlError
 
-__all__ = ["DatasetNotFoundError", "LabelledImages", "load", "load_raw"]
+__all__ = ["DatasetNotFoundError", "LabelledImages", "load", "load_raw", "sklearn_datasets"]
 
 _DIGITS_TEST_FRACTION = 0.3
 
@@ -59,9 +59,7 @@ def load_raw(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The whole split: (images float32 [N, H, W, C] in [0, 1], labels int64). Cached."""
     if dataset == "digits":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
+        digits = sklearn_datasets().load_digits()
         images = (digits.images / 16.0).astype(np.float32)[..., None]
         labels = digits.target.astype(np.int64)
         order = np.random.default_rng(0).permutation(len(labels))
@@ -70,6 +68,19 @@ def load_raw(
         keep = np.sort(keep)
         return images[keep], labels[keep]
     return _load_tfds(dataset, split, data_dir)
+
+
+def sklearn_datasets():
+    """`sklearn.datasets`, or an error naming the install command."""
+    try:
+        from sklearn import datasets
+    except ImportError as e:
+        from tfrl.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            'The offline data sets come from scikit-learn: pip install "tfrl[datasets]".'
+        ) from e
+    return datasets
 
 
 def _load_tfds(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:

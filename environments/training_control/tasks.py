@@ -49,8 +49,9 @@ def parse_task(task: str) -> tuple[str, str]:
 @functools.lru_cache(maxsize=8)
 def load_dataset(name: str) -> Dataset:
     """(x_train, y_train, x_val, y_val) of a built-in data set; cached."""
-    from sklearn import datasets
+    from environments.image_classification.data import sklearn_datasets
 
+    datasets = sklearn_datasets()
     if name == "digits":
         bunch = datasets.load_digits()
         x, y = bunch.images[..., None] / 16.0, bunch.target
