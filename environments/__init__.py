@@ -11,10 +11,16 @@ __all__ = ["IDS"]
 IDS = {
     "tfrl/MultiArmedBandit-v0": "environments.bandit.env:MultiArmedBanditEnv",
     "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationEnv",
+    "tfrl/ImageClassification-v0": "environments.image_classification.env:ImageClassificationEnv",
+    "tfrl/TrainingControl-v0": "environments.training_control.env:TrainingControlEnv",
 }
-# Environments that step many copies as one computation (gymnasium.make_vec uses these).
+
+# Environments that step many copies as one computation: tfrl.envs.make(id, num_envs=N) uses these.
 VECTOR_ENTRY_POINTS = {
     "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationVectorEnv",
+    "tfrl/ImageClassification-v0": (
+        "environments.image_classification.env:ImageClassificationVectorEnv"
+    ),
 }
 
 for _id, _entry_point in IDS.items():

@@ -35,6 +35,7 @@ _LAZY = {
     # A callable package: tfrl.export(agent, path) and tfrl.export.check_export(path).
     "export": ("tfrl.export", None),
     "load": ("tfrl.export.exporter", "load"),
+    "keras": ("tfrl.keras", None),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

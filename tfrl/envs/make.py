@@ -8,7 +8,7 @@ import gymnasium as gym
 from tf_agents.environments import py_environment, tf_py_environment
 
 from tfrl.envs.gymnasium_env import GymnasiumEnvironment, VectorGymnasiumEnvironment
-from tfrl.envs.registry import check_id
+from tfrl.envs.registry import NAMESPACE, check_id
 from tfrl.errors import ConfigError, check_whole_number
 
 __all__ = ["made_from", "make", "make_py"]
@@ -23,7 +23,7 @@ def _check_args(num_envs: Any, seed: Any, vectorization: str) -> None:
     if vectorization not in _VECTORIZATION:
         raise ConfigError(
             f"vectorization={vectorization!r} is not one of {_VECTORIZATION}. "
-            "'auto' uses the env's own vectorized form if it has one, else 'sync', which "
+            "'auto' uses a tfrl env's own vectorized form if it has one, else 'sync', which "
             "steps the copies in this process (best for fast envs like CartPole)."
         )
 
@@ -55,8 +55,12 @@ def make_py(
     if num_envs == 1:
         py_env = GymnasiumEnvironment(gym.make(env, **env_kwargs), seed=seed)
     else:
-        # "auto": gymnasium picks the env's registered vector_entry_point, else "sync".
-        mode = None if vectorization == "auto" else vectorization
+        mode = "sync" if vectorization == "auto" else vectorization
+        spec = gym.spec(env)
+        if vectorization == "auto" and spec.namespace == NAMESPACE and spec.vector_entry_point:
+            # tfrl's own natively vectorized envs; gymnasium's (e.g. CartPole's) keep "sync",
+            # whose copies' RNG states checkpoints carry.
+            mode = "vector_entry_point"
         vector_env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
         py_env = VectorGymnasiumEnvironment(vector_env, seed=seed)
     py_env.made_from = (env, dict(env_kwargs))

@@ -9,6 +9,7 @@ import types
 from typing import Any
 
 from tfrl.export.check import CheckReport, check_export
+from tfrl.export.classifier import classifier_function, export_classifier
 from tfrl.export.exporter import export, load
 from tfrl.export.session_model import SessionModel
 from tfrl.export.signature import SERVING_DEFAULT
@@ -19,7 +20,9 @@ __all__ = [
     "CheckReport",
     "SessionModel",
     "check_export",
+    "classifier_function",
     "export",
+    "export_classifier",
     "list_versions",
     "load",
     "next_version",

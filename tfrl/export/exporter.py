@@ -25,6 +25,7 @@ def export(
     base_path: str,
     *,
     version: int | None = None,
+    serving_default: Any = None,
 ) -> str:
     """Writes a policy as `base_path/<version>/`, a SavedModel TF Serving loads as is.
 
@@ -41,6 +42,9 @@ def export(
         base_path: the model's directory, e.g. "saved_models/cartpole_dqn".
         version: the version number; default None takes one more than the
             highest existing version (1 for a new model).
+        serving_default: a concrete function to serve instead of the
+            observations-in one (a domain's signature, e.g.
+            `tfrl.export.classifier_function`). Default None.
 
     Returns:
         The path of the new version directory.
@@ -77,7 +81,7 @@ def export(
             f"{path} already exists; pass version=None to write the next free version "
             f"({next_version(base_path)}), or remove it first."
         )
-    serving = serving_function(policy)
+    serving = serving_default if serving_default is not None else serving_function(policy)
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     saver.signatures[SERVING_DEFAULT] = serving
     try:

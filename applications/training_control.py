@@ -1,0 +1,229 @@
+"""A learned learning-rate controller inside `model.fit`, against fixed rates and schedules.
+
+    python applications/training_control.py            # train, evaluate on a held-out task, export
+    python applications/training_control.py --total-env-steps 300 --seeds 0 --grid 0.03
+    python applications/training_control.py --help
+
+1. Trains a DQN controller on `tfrl/TrainingControl-v0`: every episode
+   trains a fresh small Keras model (one of `--train-tasks`) with SGD +
+   momentum for `--epochs` epochs; after each epoch the controller halves,
+   keeps or doubles the learning rate and is rewarded by the change of
+   validation accuracy (plus the final accuracy).
+2. Exports it to `saved_models/lr_controller/<N>/`.
+3. On the held-out task (a model/data pair never trained on) runs plain
+   `model.fit` for each seed with: the exported controller through
+   `tfrl.keras.RLController`, each fixed rate of `--grid`,
+   `ReduceLROnPlateau` and cosine decay (both from `--initial-lr`, like the
+   controller), and prints the final validation accuracies (mean ± 95% CI).
+   A curves PNG shows validation accuracy and the learning rate by epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import time
+
+from tfrl.console import quiet
+
+quiet()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfrl  # noqa: E402
+from environments import training_control as tc  # noqa: E402
+from tfrl.atomic import atomic_write_png  # noqa: E402
+
+ENV_ID = "tfrl/TrainingControl-v0"
+
+
+@dataclasses.dataclass
+class Args:
+    train_tasks: str = "linear:digits,mlp:digits,cnn:digits,mlp:synthetic"
+    """comma-separated '<model>:<dataset>' tasks the controller trains on"""
+    eval_task: str = "mlp2:synthetic"
+    """the held-out task it is evaluated on inside model.fit"""
+    epochs: int = 15
+    """epochs per training run (the controller decides after each but the last)"""
+    total_env_steps: int = 3_000
+    """controller training budget in decisions (env steps)"""
+    initial_lr: float = 0.03
+    """starting rate of the controller, ReduceLROnPlateau and cosine decay"""
+    grid: str = "0.003,0.01,0.03,0.1,0.3"
+    """fixed learning rates to compare with"""
+    seeds: str = "0,1,2"
+    """evaluation seeds (weights and data order of the held-out runs)"""
+    seed: int = 0
+    """seed of controller training"""
+    export_base: str = "saved_models"
+    """the controller goes to <export_base>/lr_controller/<N>/"""
+    plot: str = "runs/training_control/curves.png"
+    """curves PNG ('' skips it)"""
+    verbose: int = 1
+    """1 shows controller-training progress, 0 only the summary"""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for field in dataclasses.fields(Args):
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
+        )
+    return Args(**vars(parser.parse_args(argv)))
+
+
+def train_controller(args: Args):
+    """DQN on the training tasks; returns (agent, seconds)."""
+    tf.keras.utils.set_random_seed(args.seed)
+    env = tfrl.envs.make(
+        ENV_ID,
+        seed=args.seed,
+        tasks=tuple(args.train_tasks.split(",")),
+        epochs=args.epochs,
+        initial_learning_rate=(0.003, 0.3),
+    )
+    agent = tfrl.agents.make(
+        "dqn",
+        env,
+        learning_rate=1e-3,
+        gamma=0.95,
+        hidden_units=(64, 64),
+        epsilon_end=0.05,
+        exploration_steps=max(args.total_env_steps // 2, 1),
+        learning_starts=min(200, args.total_env_steps // 2),
+        collect_env_steps=args.epochs - 1,
+        train_steps=args.epochs - 1,
+        batch_size=64,
+        target_update_period=100,
+    )
+    start = time.perf_counter()
+    tfrl.Trainer(agent, env, seed=args.seed).fit(
+        args.total_env_steps, eval_every=None, verbose=args.verbose
+    )
+    return agent, time.perf_counter() - start
+
+
+def fit_held_out(args: Args, seed: int, method: str, controller_path: str) -> dict:
+    """One plain `model.fit` on the held-out task; returns val accuracy and rate per epoch."""
+    model_name, dataset_name = args.eval_task.split(":")
+    x, y, x_val, y_val = tc.load_dataset(dataset_name)
+    tf.keras.utils.set_random_seed(seed)
+    model = tc.make_model(model_name, x.shape[1:], int(y.max()) + 1)
+    callbacks: list = []
+    lr: float | tf.keras.optimizers.schedules.LearningRateSchedule = args.initial_lr
+    if method == "RLController":
+        controller = tfrl.keras.RLController(controller_path)
+        callbacks.append(controller)
+    elif method == "ReduceLROnPlateau":
+        callbacks.append(tf.keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2))
+    elif method == "cosine decay":
+        steps = args.epochs * math.ceil(len(y) / 64)
+        lr = tf.keras.optimizers.schedules.CosineDecay(args.initial_lr, steps)
+    else:
+        lr = float(method.split("=")[1])
+    model.compile(
+        tf.keras.optimizers.SGD(lr, momentum=0.9),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    rates = _RateLog()
+    history = model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=args.epochs,
+        batch_size=64,
+        callbacks=[*callbacks, rates],
+        verbose=0,
+    )
+    return {"val_accuracy": history.history["val_accuracy"], "learning_rate": rates.rates}
+
+
+class _RateLog(tf.keras.callbacks.Callback):
+    """The learning rate in effect during each epoch, read back from the optimizer."""
+
+    def on_train_begin(self, logs=None):
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = self.model.optimizer.learning_rate
+        if isinstance(lr, tf.keras.optimizers.schedules.LearningRateSchedule):
+            lr = lr(self.model.optimizer.iterations)
+        self.rates.append(float(tf.keras.backend.get_value(lr)))
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval (Student t)."""
+    from scipy import stats
+
+    values = np.asarray(values, float)
+    if len(values) < 2:
+        return float(values.mean()), float("nan")
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def evaluate_methods(args: Args, controller_path: str) -> dict[str, list[dict]]:
+    """Every method × seed on the held-out task."""
+    methods = ["RLController", *[f"fixed lr={g}" for g in args.grid.split(",")]]
+    methods += ["ReduceLROnPlateau", "cosine decay"]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    return {m: [fit_held_out(args, s, m, controller_path) for s in seeds] for m in methods}
+
+
+def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
+    """Validation accuracy (mean over seeds) and the learning rate, by epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for method, seed_runs in runs.items():
+        style = {"linewidth": 2.5, "color": "black"} if method == "RLController" else {}
+        accuracy = np.mean([r["val_accuracy"] for r in seed_runs], axis=0)
+        epochs = np.arange(1, len(accuracy) + 1)
+        left.plot(epochs, accuracy, label=method, **style)
+        right.plot(epochs, seed_runs[0]["learning_rate"], label=method, **style)
+    left.set(xlabel="epoch", ylabel="validation accuracy (mean over seeds)", title=title)
+    left.set_ylim(max(0.0, left.get_ylim()[0]), None)
+    right.set(xlabel="epoch", ylabel="learning rate (first seed)", yscale="log")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write_png(fig, path)
+    plt.close(fig)
+
+
+def main(args: Args) -> int:
+    agent, seconds = train_controller(args)
+    print(
+        f"Controller: DQN, {args.total_env_steps} decisions on {args.train_tasks} "
+        f"in {seconds:.0f} s"
+    )
+    path = tfrl.export(agent, os.path.join(args.export_base, "lr_controller"))
+    print(f"Exported to {path}")
+    runs = evaluate_methods(args, path)
+    print(
+        f"Held-out task {args.eval_task}, SGD + momentum 0.9, {args.epochs} epochs, "
+        f"seeds {args.seeds}:"
+    )
+    print(f"{'method':<22}{'final val acc.':>16}{'± 95% CI':>10}")
+    for method, seed_runs in runs.items():
+        mean, half = mean_ci([r["val_accuracy"][-1] for r in seed_runs])
+        print(f"{method:<22}{mean:>16.4f}{half:>10.4f}")
+    rates = runs["RLController"][0]["learning_rate"]
+    print("RLController's rates (first seed): " + " ".join(f"{r:.3g}" for r in rates))
+    if args.plot:
+        plot_curves(runs, args.plot, args.eval_task)
+        print(f"Curves: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse_args()))

@@ -1,0 +1,166 @@
+"""DQN (DQNimb) vs a class-weighted supervised CNN on imbalanced digits, and env speed.
+
+    python benchmarks/image_classification.py                     # seeds 0-4 → results/
+    python benchmarks/image_classification.py --seeds 0 --total-env-steps 2000 --output /tmp/x.md
+
+Both methods use the application's settings (applications/image_classification.py):
+the same CNN, digit 2 vs the rest at ρ = 0.1 (1:10) in training, the natural
+test split (52 twos among 539 images). Seeds run one after another; each seed
+changes data order, network initialisation and exploration. G-mean and minority
+F1 are reported per seed, as mean ± 95% CI (Student t), and as the paired
+DQN − supervised difference with its CI. Confusion matrices (summed over seeds)
+are written as a PNG beside the results.
+
+Env speed: `ImageClassificationVectorEnv` (N episodes as one numpy step) vs
+gymnasium's `SyncVectorEnv` over N single envs, random actions, measured side
+by side in this invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+from tfrl.console import quiet
+
+quiet()
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import gymnasium as gym  # noqa: E402
+import machine  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_agents  # noqa: E402
+
+import tfrl  # noqa: E402
+from applications import image_classification as app  # noqa: E402
+from applications.training_control import mean_ci  # noqa: E402
+from tfrl.atomic import atomic_write_text  # noqa: E402
+
+ENV_ID = "tfrl/ImageClassification-v0"
+
+
+def env_speed(num_envs: int, steps: int) -> tuple[float, float]:
+    """(native vector env, SyncVectorEnv) env steps/s with random actions."""
+    results = []
+    for mode in ("vector_entry_point", "sync"):
+        env = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode)
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        actions = rng.integers(0, 2, size=(steps, num_envs))
+        start = time.perf_counter()
+        for a in actions:
+            env.step(a)
+        results.append(steps * num_envs / (time.perf_counter() - start))
+        env.close()
+    return results[0], results[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--total-env-steps", type=int, default=20_000)
+    parser.add_argument("--baseline-epochs", type=int, default=30)
+    parser.add_argument("--imbalance-ratio", type=float, default=0.1)
+    parser.add_argument(
+        "--output", default=os.path.join(ROOT, "benchmarks/results/image_classification.md")
+    )
+    options = parser.parse_args()
+    command = " ".join(
+        ["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]]
+    )
+    args = app.Args(
+        total_env_steps=options.total_env_steps,
+        baseline_epochs=options.baseline_epochs,
+        imbalance_ratio=options.imbalance_ratio,
+        verbose=0,
+        plot="",
+    )
+    rows, matrices = [], {"DQN": 0, "supervised CNN": 0}
+    for seed in options.seeds:
+        result = app.run_seed(args, seed)
+        rows.append((seed, result["dqn"], result["supervised"]))
+        matrices["DQN"] = matrices["DQN"] + np.asarray(result["dqn"]["confusion_matrix"])
+        matrices["supervised CNN"] = matrices["supervised CNN"] + np.asarray(
+            result["supervised"]["confusion_matrix"]
+        )
+        class_names, train = result["test"].class_names, result["train"]
+        print(
+            f"seed {seed}: G-mean DQN {result['dqn']['g_mean']:.4f}, "
+            f"supervised {result['supervised']['g_mean']:.4f}",
+            flush=True,
+        )
+    speeds = [(n, *env_speed(n, max(200, 20_000 // n))) for n in (1, 16, 64)]
+    png = os.path.splitext(options.output)[0] + "_confusion.png"
+    app.plot_confusion({k: v.tolist() for k, v in matrices.items()}, class_names, png)
+
+    def summary(key: str, metric: str) -> str:
+        index = {"dqn": 1, "supervised": 2}[key]
+        mean, half = mean_ci([row[index][metric] for row in rows])
+        return f"{mean:.4f} ± {half:.4f}"
+
+    lines = [
+        "# Imbalanced digits: DQN (DQNimb) vs a class-weighted supervised CNN",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}. "
+        f"Versions: Python {platform.python_version()}, tensorflow {tf.__version__}, "
+        f"tf-agents {tf_agents.__version__}, gymnasium {gym.__version__}, tfrl {tfrl.__version__}. "
+        f"Machine: {machine.describe()}, shared with other jobs while this ran (times are noisy).",
+        "",
+        f"Data: scikit-learn digits, minority digit 2 vs the rest; training split "
+        f"{train.minority_count} minority / {train.majority_count} majority images "
+        f"(ρ = {train.minority_count / train.majority_count:.3f}); "
+        f"test split {len(result['test'])} "
+        f"images at their natural balance. DQN: Double DQN, the CNN of Lin et al. scaled to 8×8 "
+        f"(conv 16-32 3×3, dense 256), Adam {args.learning_rate:g}, γ = {args.gamma:g}, "
+        f"{args.total_env_steps:,} env steps, {args.num_envs} envs. Supervised: same CNN, "
+        f"cross-entropy with balanced class weights, Adam 1e-3, {args.baseline_epochs} epochs.",
+        "",
+        "| seed | G-mean DQN | G-mean supervised | minority F1 DQN | minority F1 supervised "
+        "| minority recall DQN | minority recall supervised | DQN s | supervised s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for seed, dqn, sup in rows:
+        lines.append(
+            f"| {seed} | {dqn['g_mean']:.4f} | {sup['g_mean']:.4f} | {dqn['minority_f1']:.4f} "
+            f"| {sup['minority_f1']:.4f} | {dqn['minority_recall']:.4f} "
+            f"| {sup['minority_recall']:.4f} | {dqn['seconds']:.0f} | {sup['seconds']:.0f} |"
+        )
+    diff_mean, diff_half = mean_ci([d["g_mean"] - s["g_mean"] for _, d, s in rows])
+    lines += [
+        f"| **mean ± 95% CI** | **{summary('dqn', 'g_mean')}** "
+        f"| **{summary('supervised', 'g_mean')}** "
+        f"| {summary('dqn', 'minority_f1')} | {summary('supervised', 'minority_f1')} "
+        f"| {summary('dqn', 'minority_recall')} | {summary('supervised', 'minority_recall')} | | |",
+        "",
+        f"Paired G-mean difference DQN − supervised: {diff_mean:+.4f} ± {diff_half:.4f} "
+        f"(95% CI; {'significant' if abs(diff_mean) > diff_half else 'not significant'} at 5%).",
+        "",
+        f"Confusion matrices summed over seeds: "
+        f"[{os.path.basename(png)}]({os.path.basename(png)}).",
+        "",
+        "Reference (BENCHMARKS.md): a TF-Agents DDQN replication of DQNimb reports G-mean "
+        "0.990 ± 0.004 on MNIST at ρ = 0.01 and 0.939 ± 0.005 on CIFAR-10 at ρ = 0.04 "
+        "(not run here: no dataset downloads on this machine).",
+        "",
+        "## Env speed (random actions, env steps/s, this invocation)",
+        "",
+        "| num_envs | native vector env | SyncVectorEnv of single envs | ratio |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {n} | {a:,.0f} | {b:,.0f} | {a / b:.1f}× |" for n, a, b in speeds]
+    atomic_write_text(options.output, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

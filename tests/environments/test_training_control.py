@@ -1,0 +1,76 @@
+"""tfrl/TrainingControl-v0: one fresh Keras model per episode, the learning rate as action."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+from gymnasium.utils.env_checker import check_env
+
+import environments  # noqa: F401  (registers the ids)
+from tfrl.errors import ConfigError, UnknownNameError
+
+ENV_ID = "tfrl/TrainingControl-v0"
+
+
+def tiny_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    return x[:80], y[:80], x[80:], y[80:]
+
+
+def tiny_model(input_shape, num_classes):
+    return tf.keras.Sequential([tf.keras.layers.Dense(num_classes, input_shape=input_shape)])
+
+
+def test_check_env_passes():
+    env = gym.make(ENV_ID, epochs=3, dataset_factory=tiny_data, model_factory=tiny_model)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_actions_scale_the_learning_rate_and_rewards_track_validation_accuracy():
+    env = gym.make(
+        ENV_ID,
+        epochs=4,
+        initial_learning_rate=0.05,
+        dataset_factory=tiny_data,
+        model_factory=tiny_model,
+    )
+    observation, info = env.reset(seed=0)
+    assert observation.shape == (11,) and info["epoch"] == 1
+    assert info["learning_rate"] == pytest.approx(0.05)
+    accuracy, total, rates = info["val_accuracy"], 0.0, []
+    for action in (2, 0, 2):
+        observation, reward, terminated, _, info = env.step(action)
+        rates.append(info["learning_rate"])
+        total += reward
+    assert rates == pytest.approx([0.1, 0.05, 0.1])
+    assert terminated
+    # Rewards telescope: final − first accuracy, plus the final-accuracy term.
+    assert total == pytest.approx(2 * info["val_accuracy"] - accuracy, abs=1e-6)
+
+
+def test_resets_with_the_same_seed_reproduce_the_episode():
+    env = gym.make(ENV_ID, epochs=2, dataset_factory=tiny_data, model_factory=tiny_model)
+    first, _ = env.reset(seed=7)
+    second, _ = env.reset(seed=7)
+    np.testing.assert_allclose(first, second, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tasks": ("mlp:digtis",)}, UnknownNameError, "Did you mean 'digits'"),
+        ({"tasks": ("mlp-digits",)}, ConfigError, "'<model>:<dataset>'"),
+        ({"epochs": 1}, ConfigError, "epochs=1"),
+        ({"initial_learning_rate": 2.0}, ConfigError, "initial_learning_rate"),
+        (
+            {"model_factory": lambda s, n: "not a model", "dataset_factory": tiny_data},
+            ConfigError,
+            "must return a tf.keras.Model",
+        ),
+    ],
+)
+def test_bad_config_is_refused_clearly(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        gym.make(ENV_ID, **kwargs)

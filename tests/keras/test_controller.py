@@ -1,0 +1,108 @@
+"""tfrl.keras.RLController: it sets the learning rate inside model.fit; learning mode; errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfrl
+from tfrl.errors import ConfigError
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 6)).astype(np.float32)
+    return x, (x[:, 0] - x[:, 1] > 0).astype(np.int64)
+
+
+def compiled(optimizer=None):
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(8, "relu"), tf.keras.layers.Dense(2)])
+    model.compile(
+        optimizer or tf.keras.optimizers.SGD(0.1),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class LearningRateSpy(tf.keras.callbacks.Callback):
+    """The rate each epoch really trains with, read back from the optimizer."""
+
+    def on_train_begin(self, logs=None):
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rates.append(float(self.model.optimizer.learning_rate.numpy()))
+
+
+def test_controller_sets_the_optimizers_learning_rate_during_fit():
+    x, y = data()
+    choices = iter([2, 0, 0])  # ×2, ×0.5, ×0.5
+    seen = []
+
+    def controller(observation):
+        seen.append(observation)
+        return next(choices)
+
+    rl, spy = tfrl.keras.RLController(controller), LearningRateSpy()
+    compiled().fit(x, y, validation_split=0.25, epochs=4, callbacks=[rl, spy], verbose=0)
+    assert spy.rates == pytest.approx([0.1, 0.2, 0.1, 0.05])
+    assert rl.learning_rates == pytest.approx(spy.rates)
+    assert len(seen) == 3 and seen[0].shape == (tfrl.keras.OBSERVATION_SIZE,)
+    assert seen[1][10] == pytest.approx(2 / 4)  # progress feature
+
+
+def test_learned_controller_exports_and_reloads_with_the_same_decisions(tmp_path):
+    x, y = data()
+    learner = tfrl.keras.RLController(learning=True, seed=0, train_steps=5)
+    for _ in range(2):
+        compiled().fit(x, y, validation_split=0.25, epochs=3, callbacks=[learner], verbose=0)
+    assert len(learner._transitions) == 4  # 2 decisions per 3-epoch fit
+    assert learner._transitions[-1][4]  # the last one ends the episode
+    path = learner.export(str(tmp_path / "lr_controller"))
+    reloaded = tfrl.keras.RLController(path)
+    spy = LearningRateSpy()
+    compiled().fit(x, y, validation_split=0.25, epochs=3, callbacks=[reloaded, spy], verbose=0)
+    greedy = tfrl.keras.RLController(learner.agent.policy)
+    for observation, action in zip(reloaded.observations, reloaded.actions):
+        assert greedy._act(observation) == action
+    assert spy.rates == pytest.approx(reloaded.learning_rates)
+
+
+def test_a_schedule_instead_of_a_variable_is_refused():
+    x, y = data()
+    schedule = tf.keras.optimizers.schedules.CosineDecay(0.1, 100)
+    model = compiled(tf.keras.optimizers.SGD(schedule))
+    with pytest.raises(ConfigError, match=r"learning_rate is a schedule \(CosineDecay\)"):
+        model.fit(
+            x,
+            y,
+            validation_split=0.25,
+            epochs=2,
+            verbose=0,
+            callbacks=[tfrl.keras.RLController(lambda o: 1)],
+        )
+
+
+def test_a_model_without_a_learning_rate_to_control_is_refused():
+    rl = tfrl.keras.RLController(lambda o: 1)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+    rl.set_model(model)
+    with pytest.raises(ConfigError, match="needs a compiled model"):
+        rl.on_train_begin()
+    model.optimizer = object()  # e.g. a custom optimizer with no learning rate
+    with pytest.raises(ConfigError, match="has no `learning_rate`"):
+        rl.on_train_begin()
+
+
+def test_fit_without_validation_data_is_refused():
+    x, y = data()
+    with pytest.raises(ConfigError, match="pass validation_data= or validation_split="):
+        compiled().fit(x, y, epochs=2, verbose=0, callbacks=[tfrl.keras.RLController(lambda o: 1)])
+
+
+def test_bad_controllers_are_refused():
+    with pytest.raises(ConfigError, match="needs a controller"):
+        tfrl.keras.RLController()
+    with pytest.raises(ConfigError, match="cannot use a int"):
+        tfrl.keras.RLController(3)
