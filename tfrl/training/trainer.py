@@ -64,7 +64,7 @@ class Trainer:
     Reproducibility: network weights are drawn when the agent is built, so
     call `tfrl.set_seed(seed)` before `tfrl.agents.make` (`tfrl.train` and
     `tfrl train` do). Then two runs with one seed log the same History
-    (apart from the wall-clock `TIMING_KEYS`) and end with the same weights
+    (apart from the wall-clock `tfrl.training.trainer.TIMING_KEYS`) and end with the same weights
     on CPU. Envs seeded by `tfrl.envs.make(..., seed=)` are reproducible;
     async vector envs and envs with their own unseeded randomness are not.
 
