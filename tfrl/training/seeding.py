@@ -48,8 +48,9 @@ def set_seed(seed: int) -> None:
 
     Op determinism (`tf.config.experimental.enable_op_determinism`) is
     process-wide and stays on. On CPU its cost for default CartPole DQN was
-    lost in the noise of a shared 2-core machine: 2,149-2,158 env steps/s
-    with it, 1,552-2,938 without, in two interleaved pairs.
+    lost in the noise of a shared 2-core machine: 2,149-2,838 env steps/s
+    with it, 1,292-2,938 without (medians 2,158 and 1,552; three
+    interleaved pairs, 8,192 steps each).
 
     Args:
         seed: a whole number ≥ 0.
