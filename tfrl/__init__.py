@@ -31,6 +31,7 @@ _LAZY = {
     "Trainer": ("tfrl.training.trainer", "Trainer"),
     "History": ("tfrl.training.history", "History"),
     "train": ("tfrl.training.run", "train"),
+    "set_seed": ("tfrl.training.seeding", "set_seed"),
     "evaluate": ("tfrl.training.evaluate", "evaluate"),
     # A callable package: tfrl.export(agent, path) and tfrl.export.check_export(path).
     "export": ("tfrl.export", None),

@@ -80,8 +80,10 @@ def test_corrupt_checkpoint_is_a_clear_error_and_overwrites_nothing(tmp_path):
         n: os.path.getsize(os.path.join(ckpt, "ckpt-64", n))
         for n in os.listdir(os.path.join(ckpt, "ckpt-64"))
     }
-    with pytest.raises(CheckpointError, match="corrupt"):
+    with pytest.raises(CheckpointError, match="ckpt-64 is damaged") as error:
         _trainer().fit(128, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0)
+    _assert_one_readable_sentence(str(error.value))
+    assert "Delete that checkpoint" in str(error.value)
     assert sorted(os.listdir(ckpt)) == ["ckpt-64", "latest"]
     assert snapshot == {n: os.path.getsize(os.path.join(ckpt, "ckpt-64", n)) for n in snapshot}
 
@@ -91,10 +93,18 @@ def test_checkpoint_of_a_different_agent_is_refused(tmp_path):
     _trainer().fit(64, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], verbose=0)
     env = tfrl.envs.make("CartPole-v1", num_envs=4, seed=0)
     other = tfrl.agents.make("dqn", env, hidden_units=(8, 8), collect_env_steps=64)
-    with pytest.raises(CheckpointError, match="different agent"):
+    with pytest.raises(CheckpointError, match="written for a different agent") as error:
         tfrl.Trainer(other, env).fit(
             128, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
         )
+    _assert_one_readable_sentence(str(error.value))
+
+
+def _assert_one_readable_sentence(message):
+    """One line that names the file and the fix, without the arrays TensorFlow prints."""
+    assert "\n" not in message and len(message) < 400, message
+    assert "ckpt-64" in message and "array" not in message and "[[" not in message, message
+    assert "AssertionError" not in message and "Found" not in message, message
 
 
 def test_failed_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
@@ -119,3 +129,36 @@ def test_max_to_keep_must_keep_something(tmp_path, bad):
 
     with pytest.raises(ConfigError, match="max_to_keep"):
         tfrl.callbacks.Checkpoint(str(tmp_path), max_to_keep=bad)
+
+
+def test_best_evaluated_checkpoint_outlives_max_to_keep_and_restore_best(tmp_path):
+    ckpt = str(tmp_path)
+    trainer = _trainer()
+    stop = tfrl.callbacks.EarlyStopping(1e9, restore_best=True)
+    callbacks = [tfrl.callbacks.Checkpoint(ckpt, every_env_steps=64, max_to_keep=1), stop]
+    trainer.fit(640, eval_every=64, eval_episodes=2, callbacks=callbacks, verbose=0)
+    history = trainer.history
+    best_step = history.eval_steps[int(np.argmax(history.eval_returns))]
+    assert best_step == stop.best_step and best_step != 640, "the premise: an earlier best"
+
+    manager = trainer.checkpoint_manager(ckpt)
+    assert [os.path.basename(p) for p in manager.checkpoints()] == [f"ckpt-{best_step}", "ckpt-640"]
+    path, state = manager.best()
+    assert state["evaluation"]["mean"] == max(history.eval_returns)
+    assert manager.select("best")[0] == path and manager.select("latest")[0].endswith("ckpt-640")
+    with pytest.raises(CheckpointError, match=f"It has: {best_step}, 640"):
+        manager.select(64 if best_step != 64 else 128)
+
+    # EarlyStopping(restore_best=True) left the best evaluation's weights in the agent.
+    restored = _trainer(seed=1)
+    restored.checkpoint_manager(ckpt).restore(path)
+    for a, b in zip(_weights(trainer.agent), _weights(restored.agent), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_ends_with_an_evaluation_unless_the_last_iteration_evaluated():
+    trainer = _trainer()
+    trainer.fit(320, eval_every=256, eval_episodes=2, verbose=0)
+    assert trainer.history.eval_steps == [256, 320]
+    trainer.fit(512, eval_every=256, eval_episodes=2, verbose=0)
+    assert trainer.history.eval_steps == [256, 320, 512]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from tfrl.cli.evaluate import add_checkpoint_flag, load_checkpoint
+
 __all__ = ["register", "run"]
 
 
@@ -13,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export a trained policy as a SavedModel for TF Serving, or check one",
         description=(
-            "Export the greedy policy of a run's latest checkpoint to the next version "
-            "directory BASE/NAME/<N>/ (TF Serving layout), or --check an export."
+            "Export the greedy policy of a run's checkpoint (the best-evaluated one unless "
+            "--checkpoint says otherwise) to the next version directory BASE/NAME/<N>/ "
+            "(TF Serving layout), or --check an export."
         ),
         epilog=(
             "examples:\n  tfrl export runs/cartpole --name cartpole_dqn\n"
@@ -28,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check", metavar="PATH", help="load PATH as TF Serving would and run its signatures"
     )
+    add_checkpoint_flag(p)
     p.set_defaults(func=run)
 
 
@@ -43,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
             "tfrl export needs a run directory (or --check PATH). See tfrl export --help."
         )
     from tfrl.export import export
-    from tfrl.training.run import load_run
 
-    trainer = load_run(args.run_dir)
+    trainer = load_checkpoint(args.run_dir, args.checkpoint)
     name = args.name or os.path.basename(os.path.normpath(args.run_dir))
     path = export(trainer.agent, os.path.join(args.base, name))
     print(f"Exported {args.run_dir} (env step {trainer.env_steps}) to {path}")

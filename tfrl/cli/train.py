@@ -123,17 +123,73 @@ def _run_config(args: argparse.Namespace):
     return dataclasses.replace(run)
 
 
+# RunConfig field → how the command line spells it, for error messages.
+_FLAG_NAMES = {
+    "total_env_steps": "--steps",
+    "num_envs": "--num-envs",
+    "seed": "--seed",
+    "eval_every": "--eval-every",
+    "eval_episodes": "--eval-episodes",
+    "checkpoint_every": "--checkpoint-every",
+}
+
+
+def check_flags(run_config) -> None:
+    """Validates what the flags (or the config file) set, naming flags, not `make()` arguments."""
+    from tfrl.agents import agent_class, names
+    from tfrl.agents.config import config_from_kwargs
+    from tfrl.envs.registry import list_ids
+    from tfrl.errors import UnknownNameError, check_names
+
+    run_config.validate(_FLAG_NAMES)
+    if not isinstance(run_config.env_id, str) or not run_config.env_id:
+        raise UnknownNameError(
+            "tfrl train needs an environment id, e.g. `tfrl train CartPole-v1` "
+            "(`tfrl envs` lists them)."
+        )
+    check_names(
+        [run_config.env_id],
+        list_ids(),
+        "ENV_ID is not a registered environment:",
+        "`tfrl envs` lists all ids.",
+    )
+    check_names(
+        [run_config.agent],
+        names(),
+        "--agent is not an agent:",
+        f"Agents: {', '.join(names())}.",
+    )
+    cls = agent_class(run_config.agent)
+    fields = sorted(f.name for f in dataclasses.fields(cls.config_class))
+    check_names(
+        run_config.hparams,
+        fields,
+        f"--hparam: {run_config.agent!r} has no hyper-parameter",
+        f"Its hyper-parameters are: {', '.join(fields)}.",
+    )
+    config_from_kwargs(cls.config_class, run_config.agent, dict(run_config.hparams))
+
+
 def run(args: argparse.Namespace) -> int:
     from tfrl.training.run import train_run
 
     run_config = _run_config(args)
-    print(
-        f"Training {run_config.agent} on {run_config.env_id} for {run_config.total_env_steps} "
-        f"env steps ({run_config.num_envs} envs)"
-        + (f", run dir {args.output}" if args.output else "")
-    )
+    check_flags(run_config)
+
+    def announce(run_config) -> None:
+        print(
+            f"Training {run_config.agent} on {run_config.env_id} for "
+            f"{run_config.total_env_steps} env steps ({run_config.num_envs} envs)"
+            + (f", run dir {args.output}" if args.output else ""),
+            flush=True,
+        )
+
     trainer = train_run(
-        run_config, output_dir=args.output, resume=args.resume, verbose=0 if args.quiet else 1
+        run_config,
+        output_dir=args.output,
+        resume=args.resume,
+        verbose=0 if args.quiet else 1,
+        announce=announce,
     )
     h = trainer.history
     if h.eval_returns:

@@ -10,12 +10,15 @@ evaluation, and `on_train_end`. Setting `trainer.stop_training = True` ends
 from __future__ import annotations
 
 import csv
+import glob
+import io
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
+from tfrl.atomic import atomic_write_text
 from tfrl.errors import CheckpointError, ConfigError, check_whole_number
 
 if TYPE_CHECKING:
@@ -48,6 +51,13 @@ class Callback:
 
     def close(self) -> None:
         """Releases files and writers; `fit` calls it last, also when training fails."""
+
+    def get_state(self) -> dict[str, Any] | None:
+        """JSON-able state a checkpoint saves (e.g. a patience counter); None if stateless."""
+        return None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores what `get_state` returned, when `fit(resume=True)` restores a checkpoint."""
 
 
 class CallbackList(Callback):
@@ -92,31 +102,65 @@ class EarlyStopping(Callback):
     Args:
         target_return: e.g. 475 for CartPole-v1.
         patience: evaluations at or above the target required in a row. Default 1.
+        restore_best: at the end of `fit`, set the agent's policy weights to
+            those of the best evaluation (as Keras' `restore_best_weights`).
+            Default False.
     """
 
-    def __init__(self, target_return: float, patience: int = 1):
+    def __init__(self, target_return: float, patience: int = 1, restore_best: bool = False):
         if patience < 1:
             raise ConfigError(f"patience={patience} must be ≥ 1.")
         self.target_return = float(target_return)
         self.patience = patience
+        self.restore_best = restore_best
         self._hits = 0
         self.stopped_at: int | None = None
+        self.best_return: float | None = None
+        self.best_step: int | None = None
+        self._best_weights: list | None = None
+
+    def _variables(self) -> list:
+        return list(self.trainer.agent.policy.variables())
 
     def on_evaluate_end(self, env_steps, logs):
-        self._hits = self._hits + 1 if logs["eval_return"] >= self.target_return else 0
+        value = logs["eval_return"]
+        if self.best_return is None or value > self.best_return:
+            self.best_return, self.best_step = float(value), int(env_steps)
+            if self.restore_best:
+                self._best_weights = [v.numpy() for v in self._variables()]
+        self._hits = self._hits + 1 if value >= self.target_return else 0
         if self._hits >= self.patience:
             self.stopped_at = env_steps
             self.trainer.stop_training = True
 
+    def on_train_end(self, logs=None):
+        if self.restore_best and self._best_weights is not None:
+            for variable, value in zip(self._variables(), self._best_weights, strict=True):
+                variable.assign(value)
+            logger.info(
+                "Restored the policy weights of env step %d (eval return %.2f).",
+                self.best_step,
+                self.best_return,
+            )
+
+    def get_state(self):
+        return {"hits": self._hits, "best_return": self.best_return, "best_step": self.best_step}
+
+    def set_state(self, state):
+        self._hits = state["hits"]
+        self.best_return, self.best_step = state["best_return"], state["best_step"]
+
 
 class Checkpoint(Callback):
-    """Saves everything needed to resume a run.
+    """Saves everything needed to resume a run, and the best-evaluated policy.
 
     A checkpoint holds the agent (networks, target network, optimizer state,
     train and env step counters), the replay buffer (off-policy agents), the
-    History and the env copies' random-number states. TensorFlow's own RNG
-    cannot be saved; a resumed run reseeds it from `seed + env_steps`, and
-    episodes that were in progress start afresh.
+    Trainer's random stream, the train-return window, the History, the
+    callbacks' state and the env copies' random-number states, plus the mean
+    return of the evaluation at its step, if one ran. Episodes in progress
+    end at each checkpoint (see `Trainer.end_episodes`), so a run resumed
+    from it continues exactly as the uninterrupted run did.
 
     With `fit(..., resume=True)` the latest checkpoint is restored before
     training starts. Without it, a directory that already holds checkpoints
@@ -126,36 +170,69 @@ class Checkpoint(Callback):
         directory: where checkpoints go (see `tfrl.training.checkpoint`).
         every_env_steps: save when this many env steps passed since the last
             save. Default 10,000. A final checkpoint is saved when `fit` ends.
-        max_to_keep: complete checkpoints kept. Default 3.
+        max_to_keep: the newest checkpoints kept. Default 3. The
+            best-evaluated checkpoint is kept as well.
+        save_best: also save after each evaluation better than every earlier
+            one (such a checkpoint is for `load_run(..., checkpoint="best")`,
+            `tfrl evaluate`, `tfrl export`; resuming uses the regular ones).
+            Default True.
     """
 
-    def __init__(self, directory: str, every_env_steps: int = 10_000, max_to_keep: int = 3):
+    def __init__(
+        self,
+        directory: str,
+        every_env_steps: int = 10_000,
+        max_to_keep: int = 3,
+        save_best: bool = True,
+    ):
         if every_env_steps < 1:
             raise ConfigError(f"every_env_steps={every_env_steps} must be ≥ 1.")
         check_whole_number("max_to_keep", max_to_keep)
         self.directory = directory
         self.every_env_steps = every_env_steps
         self.max_to_keep = max_to_keep
+        self.save_best = save_best
         self._last_saved = 0
+        self._best: float | None = None
         self.manager = None
 
-    def on_train_begin(self, logs=None):
+    def prepare(self, resume: bool) -> None:
+        """Restores the latest checkpoint (`resume`) or refuses a used directory.
+
+        `fit` calls it before any callback's `on_train_begin`, so a refusal
+        writes nothing.
+        """
         trainer = self.trainer
         self.manager = trainer.checkpoint_manager(self.directory, self.max_to_keep)
-        if trainer.resuming:
-            state = self.manager.restore()
-            trainer.load_state(state)
+        if resume:
+            trainer.load_state(self.manager.restore())
             logger.info("Resumed from %s at env step %d", self.manager.latest(), trainer.env_steps)
         elif self.manager.latest() is not None:
             raise CheckpointError(
                 f"{self.directory} already holds checkpoints of a previous run. Pass "
                 "resume=True (tfrl train --resume) to continue it, or choose a new directory."
             )
+        best = self.manager.best()
+        self._best = None if best is None else best[1]["evaluation"]["mean"]
         self._last_saved = trainer.env_steps
 
+    def on_train_begin(self, logs=None):
+        if self.manager is None:  # called outside Trainer.fit
+            self.prepare(self.trainer.resuming)
+
     def save(self) -> str:
+        """Ends the episodes in progress and saves a resumable checkpoint."""
+        self.trainer.end_episodes()
         self._last_saved = self.trainer.env_steps
         return self.manager.save(self.trainer.env_steps, self.trainer.state())
+
+    def on_evaluate_end(self, env_steps, logs):
+        value = float(logs["eval_return"])
+        if self._best is not None and value <= self._best:
+            return
+        self._best = value
+        if self.save_best:
+            self.manager.save(env_steps, self.trainer.state(), resumable=False)
 
     def on_iteration_end(self, env_steps, logs):
         if env_steps - self._last_saved >= self.every_env_steps:
@@ -172,7 +249,9 @@ class CSVLogger(Callback):
     Args:
         path: the CSV file.
         append: continue an existing file (a resumed run), keeping its header.
-            Default False (start the file anew).
+            Rows past the restored checkpoint's step (written by the run
+            after its last checkpoint) are dropped first, so each iteration
+            has one row. Default False (start the file anew).
         columns: the logged metrics to write. Default: the Trainer's metrics,
             `CSVLogger.COLUMNS`; a column is empty in rows without it (e.g.
             `loss` before learning starts, `eval_return` between evaluations).
@@ -202,7 +281,15 @@ class CSVLogger(Callback):
         header = None
         if self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             with open(self.path, newline="") as f:
-                header = next(csv.reader(f), None)
+                rows = list(csv.reader(f))
+            header = rows[0]
+            if self.trainer.resuming and "env_steps" in header:
+                column = header.index("env_steps")
+                kept = [r for r in rows[1:] if r and int(r[column]) <= self.trainer.env_steps]
+                if len(kept) < len(rows) - 1:
+                    buffer = io.StringIO()
+                    csv.writer(buffer).writerows([header, *kept])
+                    atomic_write_text(self.path, buffer.getvalue())
         self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._writer = csv.DictWriter(
             self._file, fieldnames=header or list(self.columns), extrasaction="ignore"
@@ -221,13 +308,20 @@ class CSVLogger(Callback):
 
 
 class TensorBoard(Callback):
-    """Writes every logged metric as a TensorBoard scalar against env steps."""
+    """Writes every logged metric as a TensorBoard scalar against env steps.
+
+    A resumed run first drops the scalars that the interrupted run wrote
+    after its last checkpoint, so no step is plotted twice.
+    """
 
     def __init__(self, log_dir: str):
         self.log_dir = log_dir
         self._writer = None
 
     def on_train_begin(self, logs=None):
+        if self.trainer.resuming:
+            for path in glob.glob(os.path.join(self.log_dir, "events.out.tfevents.*")):
+                _drop_events_after(path, self.trainer.env_steps)
         self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def _write(self, env_steps: int, logs: dict[str, Any]) -> None:
@@ -247,3 +341,26 @@ class TensorBoard(Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _drop_events_after(path: str, step: int) -> None:
+    """Rewrites a TensorBoard event file without the summaries logged after `step`."""
+    from tensorboard.compat.proto import event_pb2
+
+    kept, dropped = [], False
+    try:
+        for record in tf.data.TFRecordDataset(path):
+            raw = record.numpy()
+            event = event_pb2.Event.FromString(raw)
+            if event.HasField("summary") and event.step > step:
+                dropped = True
+            else:
+                kept.append(raw)
+    except tf.errors.DataLossError:  # the killed writer's last record is incomplete
+        dropped = True
+    if dropped:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for raw in kept:
+                writer.write(raw)
+        os.replace(tmp, path)

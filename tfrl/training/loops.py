@@ -15,6 +15,8 @@ from tf_agents.drivers import dynamic_step_driver
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.utils import common
 
+from tfrl.training.seeding import sample_replay
+
 __all__ = [
     "make_collect_fn",
     "make_off_policy_train_fn",
@@ -41,15 +43,20 @@ def make_collect_fn(env: Any, policy: Any, observers: list[Callable], num_steps:
     return common.function(driver.run)
 
 
-def make_off_policy_train_fn(agent: Any, replay: Any, batch_size: int, train_steps: int):
-    """Returns `train() -> mean loss` doing `train_steps` sampled gradient steps."""
+def make_off_policy_train_fn(
+    agent: Any, replay: Any, batch_size: int, train_steps: int, generator: tf.random.Generator
+):
+    """Returns `train() -> mean loss` doing `train_steps` sampled gradient steps.
+
+    Samples are drawn with `generator` (see `tfrl.training.seeding.sample_replay`).
+    """
     sequence_length = agent.train_sequence_length
 
     @tf.function
     def train() -> tf.Tensor:
         total = tf.constant(0.0)
         for _ in tf.range(train_steps):
-            experience, _ = replay.get_next(sample_batch_size=batch_size, num_steps=sequence_length)
+            experience = sample_replay(replay, generator, batch_size, sequence_length)
             total += agent.train(experience).loss
         return total / float(train_steps)
 

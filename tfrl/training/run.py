@@ -21,6 +21,7 @@ from typing import Any
 
 from tfrl.atomic import atomic_write_text
 from tfrl.errors import CheckpointError, ConfigError, check_names
+from tfrl.training.callbacks import Callback
 
 __all__ = ["RunConfig", "build_trainer", "load_run", "load_yaml", "train"]
 
@@ -109,6 +110,40 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self, names: dict[str, str] | None = None) -> None:
+        """Raises `ConfigError` for a bad budget, schedule or seed, before anything runs.
+
+        Args:
+            names: how to call each field in the message (the CLI passes its
+                flags, e.g. {"total_env_steps": "--steps"}). Default: field names.
+        """
+        names = names or {}
+
+        def whole(field: str, minimum: int = 1) -> None:
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(
+                    f"{names.get(field, field)}={value!r} must be a whole number ≥ {minimum}."
+                )
+
+        for field in ("total_env_steps", "num_envs", "eval_episodes", "checkpoint_every"):
+            whole(field)
+        if self.seed is not None:
+            whole("seed", minimum=0)
+        if self.eval_every is not None:
+            whole("eval_every")
+
+
+class _RunFile(Callback):
+    """Writes run.json when training starts: after every check and restore has passed."""
+
+    def __init__(self, output_dir: str, run: RunConfig):
+        self.path = os.path.join(output_dir, RUN_FILE)
+        self.run = run
+
+    def on_train_begin(self, logs=None):
+        atomic_write_text(self.path, json.dumps(self.run.to_dict(), indent=2))
+
 
 def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool) -> list:
     from tfrl.training import callbacks
@@ -119,6 +154,7 @@ def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool) -> list
     if output_dir is not None:
         cbs += [
             callbacks.Checkpoint(os.path.join(output_dir, "checkpoints"), run.checkpoint_every),
+            _RunFile(output_dir, run),
             callbacks.CSVLogger(os.path.join(output_dir, "log.csv"), append=resume),
             callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
         ]
@@ -126,17 +162,24 @@ def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool) -> list
 
 
 def build_trainer(run: RunConfig, **objects: Any):
-    """The env, agent and Trainer a RunConfig describes."""
+    """The env, agent and Trainer a RunConfig describes, seeded before anything is built."""
     from tfrl import agents, envs
+    from tfrl.training.seeding import set_seed
     from tfrl.training.trainer import Trainer
 
+    if run.seed is not None:
+        set_seed(run.seed)
     env = envs.make(run.env_id, num_envs=run.num_envs, seed=run.seed, **run.env_kwargs)
     agent = agents.make(run.agent, env, **run.hparams, **objects)
     return Trainer(agent, env, seed=run.seed)
 
 
-def _write_run_file(output_dir: str, run: RunConfig, resume: bool) -> None:
-    path = os.path.join(output_dir, RUN_FILE)
+def check_run_dir(output_dir: str, run: RunConfig, resume: bool) -> None:
+    """Refuses a run directory that cannot take this run; reads only, writes nothing.
+
+    A new run needs a directory without a run or checkpoints; a resumed one
+    needs the run's own run.json and the same configuration.
+    """
     if resume:
         saved = read_run_config(output_dir)
         changed = {
@@ -151,12 +194,22 @@ def _write_run_file(output_dir: str, run: RunConfig, resume: bool) -> None:
                 "the run's own settings (tfrl train --resume --output DIR needs nothing else), "
                 "or start a new run in another directory."
             )
-    elif os.path.exists(path):
+        if not os.path.exists(os.path.join(output_dir, "checkpoints", "latest")):
+            raise CheckpointError(
+                f"No checkpoint to resume from in {output_dir}: the run stopped before its "
+                "first checkpoint. Start it again without --resume in a new directory."
+            )
+        return
+    if os.path.exists(os.path.join(output_dir, RUN_FILE)):
         raise CheckpointError(
             f"{output_dir} already holds a run. Pass resume=True (tfrl train --resume) to "
             "continue it, or choose a new output directory."
         )
-    atomic_write_text(path, json.dumps(run.to_dict(), indent=2))
+    if os.path.exists(os.path.join(output_dir, "checkpoints", "latest")):
+        raise CheckpointError(
+            f"{output_dir} already holds checkpoints (but no {RUN_FILE}, so they cannot be "
+            "resumed from here). Choose a new output directory."
+        )
 
 
 def read_run_config(output_dir: str) -> RunConfig:
@@ -235,14 +288,23 @@ def train_run(
     resume: bool = False,
     callbacks: list | None = None,
     verbose: int = 1,
+    announce: Any = None,
     **objects: Any,
 ):
-    """Trains what a RunConfig describes (the CLI's path); returns the Trainer."""
+    """Trains what a RunConfig describes (the CLI's path); returns the Trainer.
+
+    Everything is validated (config, env, agent, hyper-parameters, the run
+    directory) before anything is written; then `announce(run)`, if given,
+    is called (the CLI prints its banner there).
+    """
     if resume and output_dir is None:
         raise ConfigError("resume=True needs output_dir= (the run directory to continue).")
-    trainer = build_trainer(run, **objects)
+    run.validate()
     if output_dir is not None:
-        _write_run_file(output_dir, run, resume)
+        check_run_dir(output_dir, run, resume)
+    trainer = build_trainer(run, **objects)
+    if announce is not None:
+        announce(run)
     trainer.fit(
         run.total_env_steps,
         eval_every=run.eval_every,
@@ -254,10 +316,30 @@ def train_run(
     return trainer
 
 
-def load_run(output_dir: str):
-    """Rebuilds a run's Trainer and restores its latest checkpoint."""
+def load_run(output_dir: str, checkpoint: str | int = "best"):
+    """Rebuilds a run's Trainer and restores one of its checkpoints.
+
+    >>> trainer = load_run("runs/cartpole")                 # the best-evaluated one
+    >>> trainer = load_run("runs/cartpole", checkpoint=8192)
+
+    Args:
+        output_dir: a `tfrl train --output` / `tfrl.train(output_dir=)` directory.
+        checkpoint: "best" (the highest evaluation mean; the latest when no
+            checkpoint has an evaluation), "latest", or an env step N
+            (`ckpt-N`). Default "best".
+
+    Returns:
+        The Trainer; `trainer.checkpoint` is the restored path and
+        `trainer.checkpoint_reason` says why it was chosen.
+    """
+    if not (checkpoint in ("best", "latest") or (isinstance(checkpoint, int) and checkpoint >= 0)):
+        raise ConfigError(
+            f"checkpoint={checkpoint!r} must be 'best', 'latest' or an env step (a whole number)."
+        )
     run = read_run_config(output_dir)
     trainer = build_trainer(run)
     manager = trainer.checkpoint_manager(os.path.join(output_dir, "checkpoints"))
-    trainer.load_state(manager.restore())
+    path, reason = manager.select(checkpoint)
+    trainer.load_state(manager.restore(path))
+    trainer.checkpoint, trainer.checkpoint_reason = path, reason
     return trainer

@@ -11,12 +11,14 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.environments import tf_environment
 from tf_agents.metrics import tf_metrics
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
 
 from tfrl.agents.config import AgentConfig
 from tfrl.envs.make import made_from
 from tfrl.envs.rng import get_rng_states, set_rng_states
 from tfrl.errors import ConfigError, check_whole_number
-from tfrl.training import loops
+from tfrl.training import loops, seeding
 from tfrl.training.callbacks import Callback, CallbackList, Checkpoint
 from tfrl.training.checkpoint import CheckpointManager
 from tfrl.training.evaluate import EvalResult, check_specs_match, evaluate, make_eval_env
@@ -29,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 # Seeds of evaluation envs are offset from the training seed so they never share episodes.
 _EVAL_SEED_OFFSET = 1_000_000
+# Key of the Trainer's generator stream (collection and replay sampling) under the seed.
+_TRAINER_STREAM = 1
+# Logged values that measure wall-clock time, so differ between otherwise identical runs.
+TIMING_KEYS = ("steps_per_sec", "train_seconds", "eval_seconds")
 
 
 class Trainer:
@@ -51,8 +57,23 @@ class Trainer:
             same id, one per evaluation episode, seeded apart from training.
         config: collection/training schedule; default `agent.config` (tfrl
             agents) or `AgentConfig()` defaults.
-        seed: seeds TensorFlow's RNG (exploration, sampling) and the
-            evaluation envs. Default None.
+        seed: seeds the Trainer's random stream (exploration, action and
+            replay sampling) and the evaluation envs, and calls
+            `tfrl.set_seed(seed)`. Default None.
+
+    Reproducibility: network weights are drawn when the agent is built, so
+    call `tfrl.set_seed(seed)` before `tfrl.agents.make` (`tfrl.train` and
+    `tfrl train` do). Then two runs with one seed log the same History
+    (apart from the wall-clock `tfrl.training.trainer.TIMING_KEYS`) and end with the same weights
+    on CPU. Envs seeded by `tfrl.envs.make(..., seed=)` are reproducible;
+    async vector envs and envs with their own unseeded randomness are not.
+
+    Resume: every checkpoint ends the episodes in progress (the envs are
+    reset before the next collect and the replay buffer marks the cut as a
+    boundary, so no TD target bootstraps across it), because env states
+    cannot be saved. A checkpoint holds the random streams, the return
+    window and the callbacks' state, so a run resumed from it continues
+    exactly as the uninterrupted run did.
     """
 
     def __init__(
@@ -79,8 +100,15 @@ class Trainer:
         self.env = env
         self.config = config or getattr(agent, "config", None) or AgentConfig()
         self.on_policy = getattr(agent, "on_policy", agent.train_sequence_length is None)
+        if seed is not None:
+            seeding.set_seed(seed)
         self.seed = seed
         self._eval_env = eval_env
+        self._eval_env_made = False
+        self._rng = seeding.make_generator(seed, _TRAINER_STREAM)
+        self._time_step = None
+        self._policy_state = None
+        self._callbacks: list[Callback] = []
         self.num_envs = env.batch_size or 1
         self.history = History()
         self.stop_training = False
@@ -107,8 +135,9 @@ class Trainer:
             batch_size=self.num_envs, buffer_size=20
         )
         observers = [self.replay_buffer.add_batch, self.return_metric]
+        self.collect_policy = seeding.GeneratorPolicy(self.agent.collect_policy, self._rng)
         self._collect = loops.make_collect_fn(
-            self.env, self.agent.collect_policy, observers, self.iteration_env_steps
+            self.env, self.collect_policy, observers, self.iteration_env_steps
         )
         if self.on_policy:
             self._train = loops.make_on_policy_train_fn(
@@ -116,7 +145,7 @@ class Trainer:
             )
         else:
             self._train = loops.make_off_policy_train_fn(
-                self.agent, self.replay_buffer, c.batch_size, c.train_steps
+                self.agent, self.replay_buffer, c.batch_size, c.train_steps, self._rng
             )
 
     @property
@@ -140,18 +169,55 @@ class Trainer:
         env_id, kwargs = source
         seed = None if self.seed is None else self.seed + _EVAL_SEED_OFFSET
         self._eval_env = make_eval_env(env_id, episodes, seed, **kwargs)
+        self._eval_env_made = True
         return self._eval_env
 
     # -- state ---------------------------------------------------------------
 
     def checkpoint_manager(self, directory: str, max_to_keep: int = 3) -> CheckpointManager:
-        trackables = {"agent": self.agent, "env_steps": self._env_steps}
+        trackables = {
+            "agent": self.agent,
+            "env_steps": self._env_steps,
+            "rng": self._rng,
+            # TF-Agents' metric keeps its window in a plain object checkpoints miss.
+            "return_window": tf.train.Checkpoint(
+                values=self.return_metric._buffer._buffer,
+                head=self.return_metric._buffer._head,
+                accumulator=self.return_metric._return_accumulator,
+            ),
+        }
         if not self.on_policy:
             trackables["replay_buffer"] = self.replay_buffer
         return CheckpointManager(directory, trackables, max_to_keep=max_to_keep)
 
+    def end_episodes(self) -> None:
+        """Ends the episodes in progress: the next collect resets the envs.
+
+        Off-policy, the replay buffer gets a boundary item after each env's
+        last transition (what a time-limit truncation stores), so the last
+        transition still bootstraps from its real next observation and no
+        sample reaches into the next episode. Checkpoints call this first.
+        """
+        if self._time_step is not None and not self.on_policy:
+            self.replay_buffer.add_batch(self._boundary(self._time_step))
+        self._time_step = None
+        self._policy_state = None
+
+    def _boundary(self, time_step: ts.TimeStep) -> Any:
+        spec = self.agent.collect_data_spec
+        batch = (self.num_envs,)
+        zeros = tensor_spec.zero_spec_nest(spec, outer_dims=batch)
+        return zeros._replace(
+            step_type=tf.fill(batch, tf.cast(ts.StepType.LAST, spec.step_type.dtype)),
+            next_step_type=tf.fill(batch, tf.cast(ts.StepType.FIRST, spec.step_type.dtype)),
+            observation=time_step.observation,
+            discount=tf.ones_like(zeros.discount),
+        )
+
     def state(self) -> dict[str, Any]:
         """JSON-able trainer state saved beside the TF checkpoint."""
+        returns = self.history.eval_returns
+        evaluated = bool(returns) and self.history.eval_steps[-1] == self.env_steps
         return {
             "env_steps": self.env_steps,
             "train_steps": int(self.agent.train_step_counter.numpy()),
@@ -159,16 +225,41 @@ class Trainer:
             "history": self.history.to_dict(),
             "agent_class": type(self.agent).__name__,
             "env_rng": get_rng_states(self.env),
+            "eval_env_rng": get_rng_states(self._eval_env) if self._eval_env_made else None,
+            "evaluation": (
+                {"mean": returns[-1], "std": self.history.eval_stds[-1]} if evaluated else None
+            ),
+            "callbacks": {
+                key: cb.get_state() for key, cb in self._keyed_callbacks() if cb.get_state()
+            },
             "config": self.config.to_dict() if hasattr(self.config, "to_dict") else {},
         }
 
+    def _keyed_callbacks(self) -> list[tuple[str, Callback]]:
+        """Callbacks of the current fit, keyed `ClassName` (`ClassName-2`, ... for repeats)."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for cb in self._callbacks:
+            name = type(cb).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keyed.append((name if seen[name] == 1 else f"{name}-{seen[name]}", cb))
+        return keyed
+
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restores what `state()` saved (the TF objects come from the checkpoint itself)."""
         self.history = History.from_dict(state["history"])
         if state.get("env_rng") and not set_rng_states(self.env, state["env_rng"]):
             logger.warning("Env RNG state not restored: the env differs from the checkpoint's.")
-        if self.seed is not None:
-            # Continue with a fresh, reproducible RNG stream rather than replaying step 0's.
-            tf.random.set_seed(self.seed + self.env_steps)
+        eval_rng = state.get("eval_env_rng")
+        restorable = eval_rng and (self._eval_env is None or self._eval_env_made)
+        if restorable and not set_rng_states(self._make_eval_env(len(eval_rng)), eval_rng):
+            logger.warning("Evaluation env RNG state not restored: its copies differ.")
+        saved = state.get("callbacks", {})
+        for key, cb in self._keyed_callbacks():
+            if key in saved:
+                cb.set_state(saved[key])
+        self._time_step = None  # a restored run starts new episodes
+        self._policy_state = None
 
     # -- public API ----------------------------------------------------------
 
@@ -191,12 +282,14 @@ class Trainer:
         Args:
             total_env_steps: the env-step count to reach (absolute: a resumed
                 run continues up to it).
-            eval_every: evaluate the greedy policy every this many env steps;
-                None disables. Default 2,000.
+            eval_every: evaluate the greedy policy every this many env steps
+                and once more after the last iteration; None disables.
+                Default 2,000.
             eval_episodes: episodes per evaluation. Default 20.
             callbacks: `tfrl.callbacks` instances (EarlyStopping, Checkpoint,
                 CSVLogger, TensorBoard, or your own).
             resume: restore the latest checkpoint of the `Checkpoint` callback
+                (weights, replay, random streams, History, callbacks' state)
                 first. Default False.
             verbose: 0 silent, 1 a progress line (redrawn on a terminal, one line
                 per evaluation in logs). Default 1.
@@ -207,24 +300,29 @@ class Trainer:
         check_whole_number("total_env_steps", total_env_steps)
         if eval_every is not None and eval_every < 1:
             raise ConfigError(f"eval_every={eval_every!r} must be ≥ 1, or None to skip evaluation.")
+        check_whole_number("eval_episodes", eval_episodes)
         callbacks = list(callbacks or [])
-        if resume and not any(isinstance(cb, Checkpoint) for cb in callbacks):
+        checkpoints = [cb for cb in callbacks if isinstance(cb, Checkpoint)]
+        if resume and not checkpoints:
             raise ConfigError(
                 "resume=True needs to know where checkpoints are: pass "
                 "callbacks=[tfrl.callbacks.Checkpoint('runs/my_run')]."
             )
-        if self.seed is not None and not resume:
-            tf.random.set_seed(self.seed)
         cbs = CallbackList(callbacks)
         cbs.set_trainer(self)
+        self._callbacks = cbs.callbacks
         self.stop_training = False
         self.resuming = resume
         try:
+            # Refusals and restores come before any callback writes a file.
+            for cb in checkpoints:
+                cb.prepare(resume)
             cbs.on_train_begin()
             logs = self._loop(total_env_steps, eval_every, eval_episodes, cbs, verbose)
             cbs.on_train_end(logs)
         finally:
             cbs.close()
+            self._callbacks = []
         return self.history
 
     def _loop(
@@ -235,17 +333,23 @@ class Trainer:
         cbs: CallbackList,
         verbose: int,
     ) -> dict[str, Any]:
-        """Collect-train-evaluate iterations until the target or a stop; returns last logs."""
+        """Collect-train-evaluate iterations until the target or a stop; returns last logs.
+
+        The last iteration evaluates (unless evaluation is off), so `fit` ends
+        with an evaluation of the final policy.
+        """
         progress = ProgressLine(total_env_steps) if verbose else None
         c = self.config
-        time_step = self.env.reset()
-        policy_state = self.agent.collect_policy.get_initial_state(self.num_envs)
         last_eval = self.history.eval_steps[-1] if self.history.eval_steps else 0
-        train_seconds = 0.0
+        seconds_so_far = self.history.history.get("train_seconds", [])
+        train_seconds = seconds_so_far[-1] if seconds_so_far else 0.0
         logs: dict[str, Any] = {}
         while self.env_steps < total_env_steps and not self.stop_training:
             start = time.perf_counter()
-            time_step, policy_state = self._collect(time_step, policy_state)
+            if self._time_step is None:
+                self._time_step = self.env.reset()
+                self._policy_state = self.collect_policy.get_initial_state(self.num_envs)
+            self._time_step, self._policy_state = self._collect(self._time_step, self._policy_state)
             self._env_steps.assign_add(self.iteration_env_steps)
             loss = None
             if self.on_policy or self.env_steps >= c.learning_starts:
@@ -261,7 +365,8 @@ class Trainer:
             }
             if loss is not None:
                 logs["loss"] = loss
-            if eval_every is not None and self.env_steps - last_eval >= eval_every:
+            due = self.env_steps - last_eval >= eval_every if eval_every else False
+            if eval_every is not None and (due or self.env_steps >= total_env_steps):
                 last_eval = self.env_steps
                 eval_logs = self._run_evaluation(eval_episodes)
                 logs.update(eval_logs)
@@ -270,6 +375,13 @@ class Trainer:
             cbs.on_iteration_end(self.env_steps, logs)
             if progress is not None:
                 progress.update(self.env_steps, self._shown(logs), "eval_return" in logs)
+        if logs and eval_every is not None and last_eval != self.env_steps:
+            # A callback stopped training between evaluations: evaluate what fit returns.
+            eval_logs = self._run_evaluation(eval_episodes)
+            for key, value in eval_logs.items():
+                self.history.history.setdefault(key, []).append(value)
+            logs.update(eval_logs)
+            cbs.on_evaluate_end(self.env_steps, eval_logs)
         if progress is not None:
             progress.close(self.env_steps, self._shown(logs))
         return logs
