@@ -30,6 +30,7 @@ _LAZY = {
     # A callable package: tfrl.export(agent, path) and tfrl.export.check_export(path).
     "export": ("tfrl.export", None),
     "load": ("tfrl.export.exporter", "load"),
+    "text": ("tfrl.text", None),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

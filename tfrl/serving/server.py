@@ -390,5 +390,9 @@ async def _predict(
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    # TF's graph errors open with a generic header; the message (e.g. a failed
+    # assertion's text) is on the next non-empty line.
+    lines = [s for s in str(e).strip().splitlines() if s.strip()]
+    if len(lines) > 1 and lines[0].strip() == "Graph execution error:":
+        lines = lines[1:]
+    return lines[0].strip() if lines else type(e).__name__
