@@ -10,6 +10,7 @@ __all__ = ["IDS"]
 
 IDS = {
     "tfrl/MultiArmedBandit-v0": "environments.bandit.env:MultiArmedBanditEnv",
+    "tfrl/TextGeneration-v0": "environments.text_generation.env:TextGenerationEnv",
 }
 
 for _id, _entry_point in IDS.items():

@@ -101,7 +101,7 @@ class CharTokenizer(tf.Module):
                 tf.debugging.Assert(
                     ok,
                     [
-                        "A prompt has characters outside the tokenizer's vocabulary; "
+                        "A prompt has characters outside the tokenizer vocabulary; "
                         "remove or replace them."
                     ],
                 )
