@@ -224,6 +224,24 @@ class FineTuner:
         self._rollout = tf.function(self._rollout_fn)
         self._train = tf.function(self._train_fn)
 
+    def reset(self, seed: int | None = None) -> None:
+        """Starts over from the reference (policy, value head, optimizer, β, statistics).
+
+        Keeps the traced `tf.function`s, so a second run (e.g. another seed)
+        skips tracing. `seed` replaces `config.seed`.
+        """
+        if seed is not None:
+            check_whole_number("seed", seed, minimum=0)
+            self.config = dataclasses.replace(self.config, seed=seed)
+        self.policy.set_weights(self.reference.get_weights())
+        for v in self.value_head.variables + self.optimizer.variables:
+            v.assign(tf.zeros_like(v))
+        self.beta.assign(self.config.kl_coef)
+        self.moments = RunningMoments()
+        self.history = History()
+        self.iteration = self.env_steps = self.train_steps = 0
+        self._rng = np.random.default_rng(self.config.seed)
+
     # ---- state, for tfrl.callbacks.Checkpoint -------------------------------------------
     def checkpoint_manager(self, directory: str, max_to_keep: int = 3) -> CheckpointManager:
         trackables = {
