@@ -199,46 +199,52 @@ def main() -> int:
     tuners = {}
     plan = [("speaker", m) for m in args.methods] + [("keyword", m) for m in args.rule_methods]
     plan = [(task, method) for task, method in plan if task in rewards]
-    for seed in args.seeds:
-        for task, method in plan:
-            if (task, method) not in tuners:
-                config = FineTuneConfig(
-                    method=method,
-                    prompts_per_batch=args.prompts_per_batch,
-                    group_size=args.group_size,
-                    max_new_tokens=args.max_new_tokens,
-                    learning_rate=args.learning_rate,
-                    kl_coef=args.kl_coef,
-                    epochs=args.epochs,
-                )
-                tuners[task, method] = FineTuner(
-                    model, tokenizer, rewards[task], train_prompts, config
-                )
-            tuner = tuners[task, method]
-            if task not in baselines:
-                baselines[task] = tuner.evaluate(held_out, args.eval_samples, model=tuner.reference)
-            tuner.reset(seed)  # same graphs, fresh weights: only the first run traces
-            start = time.perf_counter()
-            history = tuner.fit(args.iterations)
-            seconds = time.perf_counter() - start
-            after = tuner.evaluate(held_out, args.eval_samples)
-            run = Run(
-                task, method, seed, baselines[task]["reward"], after["reward"], after["kl"],
-                after["ref_perplexity"], seconds, history.history["objective/scores"],
-                history.history["objective/kl"], after["samples"][0],
-            )  # fmt: skip
-            runs.append(run)
-            print(
-                f"{task} {method} seed {seed}: reward {run.reward_before:.3f} → "
-                f"{run.reward_after:.3f}, KL {run.kl:.2f}, ppl {run.perplexity:.2f}, "
-                f"{seconds:.0f} s",
-                flush=True,
+    # Priority order, so that a run cut short by time still has the useful subset: every
+    # method on the first seed, then RLOO on all seeds, the rule reward, the rest.
+    order = [(seed, task, method) for seed in args.seeds for task, method in plan]
+    first = args.seeds[0]
+    order.sort(
+        key=lambda x: (0 if x[0] == first and x[1] == "speaker" else
+                       1 if x[1] == "speaker" and x[2] == "rloo" else
+                       2 if x[1] == "keyword" else 3)
+    )  # fmt: skip
+    for seed, task, method in order:
+        if (task, method) not in tuners:
+            config = FineTuneConfig(
+                method=method,
+                prompts_per_batch=args.prompts_per_batch,
+                group_size=args.group_size,
+                max_new_tokens=args.max_new_tokens,
+                learning_rate=args.learning_rate,
+                kl_coef=args.kl_coef,
+                epochs=args.epochs,
             )
-            loads.append(load_average())
-            write_results(
-                args, command, started, loads, lm_metrics, reward_notes, baselines, runs,
-                speed, latency,
-            )  # fmt: skip
+            tuners[task, method] = FineTuner(model, tokenizer, rewards[task], train_prompts, config)
+        tuner = tuners[task, method]
+        if task not in baselines:
+            baselines[task] = tuner.evaluate(held_out, args.eval_samples, model=tuner.reference)
+        tuner.reset(seed)  # same graphs, fresh weights: only the first run traces
+        start = time.perf_counter()
+        history = tuner.fit(args.iterations)
+        seconds = time.perf_counter() - start
+        after = tuner.evaluate(held_out, args.eval_samples)
+        run = Run(
+            task, method, seed, baselines[task]["reward"], after["reward"], after["kl"],
+            after["ref_perplexity"], seconds, history.history["objective/scores"],
+            history.history["objective/kl"], after["samples"][0],
+        )  # fmt: skip
+        runs.append(run)
+        print(
+            f"{task} {method} seed {seed}: reward {run.reward_before:.3f} → "
+            f"{run.reward_after:.3f}, KL {run.kl:.2f}, ppl {run.perplexity:.2f}, "
+            f"{seconds:.0f} s",
+            flush=True,
+        )
+        loads.append(load_average())
+        write_results(
+            args, command, started, loads, lm_metrics, reward_notes, baselines, runs,
+            speed, latency,
+        )  # fmt: skip
     return 0
 
 
@@ -275,6 +281,8 @@ def write_results(
         "",
     ]
     for task, note in reward_notes.items():
+        if task not in baselines:
+            continue
         base = baselines[task]
         bound = args.perplexity_factor * base["ref_perplexity"]
         lines += [
