@@ -221,8 +221,9 @@ class FineTuner:
         self.stop_training = False
         self.resuming = False
         self._rng = np.random.default_rng(c.seed)
-        self._rollout = tf.function(self._rollout_fn)
-        self._train = tf.function(self._train_fn)
+        # Prompt widths vary between batches: one graph with an open time dimension.
+        self._rollout = tf.function(self._rollout_fn, reduce_retracing=True)
+        self._train = tf.function(self._train_fn, reduce_retracing=True)
 
     def reset(self, seed: int | None = None) -> None:
         """Starts over from the reference (policy, value head, optimizer, β, statistics).
@@ -520,7 +521,7 @@ def _eval_fn(tuner: FineTuner, model: CharLM):
     key = id(model)
     if key not in cache:
 
-        @tf.function
+        @tf.function(reduce_retracing=True)
         def fn(ids, mask, seed):
             tokens = sample_tokens(model, ids, mask, tuner.config.max_new_tokens, seed)
             logp, _, _ = tuner._token_stats(model, ids, mask, tokens)
