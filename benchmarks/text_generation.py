@@ -254,6 +254,7 @@ def write_results(
 ):
     out = args.output
     stem = os.path.splitext(out)[0]
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     lines = [
         "# Text generation: KL-regularized fine-tuning (PPO / RLOO / GRPO)",
         "",
