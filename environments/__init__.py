@@ -13,6 +13,7 @@ IDS = {
     "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationEnv",
     "tfrl/ImageClassification-v0": "environments.image_classification.env:ImageClassificationEnv",
     "tfrl/TrainingControl-v0": "environments.training_control.env:TrainingControlEnv",
+    "tfrl/TextGeneration-v0": "environments.text_generation.env:TextGenerationEnv",
 }
 
 # Environments that step many copies as one computation: tfrl.envs.make(id, num_envs=N) uses these.

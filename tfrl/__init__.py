@@ -37,6 +37,7 @@ _LAZY = {
     "export": ("tfrl.export", None),
     "load": ("tfrl.export.exporter", "load"),
     "keras": ("tfrl.keras", None),
+    "text": ("tfrl.text", None),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -183,7 +183,9 @@ def _check_signature(model: SessionModel, name: str) -> SignatureCheck:
             f"{ {k: v.tolist() for k, v in feeds.items()} }: {e}"
         ) from e
     if name == SERVING_DEFAULT:
-        if "action" not in outputs:
+        # Agent exports (with TF-Agents' `action` signature) answer with an action;
+        # domain exports (e.g. a text generator) return what their clients need.
+        if "action" in model.signature_defs and "action" not in outputs:
             raise ExportError(
                 f"{SERVING_DEFAULT!r} of {model.path} has no 'action' output (outputs: "
                 f"{sorted(outputs)}); re-export with tfrl.export()."

@@ -36,9 +36,15 @@ def export(
     it is written to a hidden temporary directory that TF Serving ignores and
     renamed when complete.
 
+    Domain models export the same way: an object with a
+    `serving_signatures()` method (a `tf.Module`, e.g. `tfrl.text.TextGenerator`,
+    whose `serving_default` takes prompt strings and returns text) is saved
+    with those signatures.
+
     Args:
         agent_or_policy: a TF-Agents `TFAgent` (its greedy `agent.policy` is
-            exported, with its train step) or any `TFPolicy`.
+            exported, with its train step), any `TFPolicy`, or a domain module
+            with `serving_signatures()`.
         base_path: the model's directory, e.g. "saved_models/cartpole_dqn".
         version: the version number; default None takes one more than the
             highest existing version (1 for a new model).
@@ -56,6 +62,8 @@ def export(
     Example:
         >>> path = tfrl.export(agent, "saved_models/cartpole_dqn")  # .../cartpole_dqn/1
     """
+    if callable(getattr(agent_or_policy, "serving_signatures", None)):
+        return _export_module(agent_or_policy, base_path, version)
     if isinstance(agent_or_policy, tf_agent.TFAgent):
         policy = agent_or_policy.policy
         train_step = agent_or_policy.train_step_counter
@@ -68,6 +76,16 @@ def export(
         )
     if not isinstance(train_step, (tf.Variable, type(None))):
         train_step = None
+    path = _version_path(base_path, version)
+    serving = serving_default if serving_default is not None else serving_function(policy)
+    saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
+    saver.signatures[SERVING_DEFAULT] = serving
+    _write(path, saver.save)
+    logger.info("Exported %s to %s", type(policy).__name__, path)
+    return path
+
+
+def _version_path(base_path: str, version: int | None) -> str:
     if version is None:
         version = next_version(base_path)
     elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -81,12 +99,14 @@ def export(
             f"{path} already exists; pass version=None to write the next free version "
             f"({next_version(base_path)}), or remove it first."
         )
-    serving = serving_default if serving_default is not None else serving_function(policy)
-    saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
-    saver.signatures[SERVING_DEFAULT] = serving
+    return path
+
+
+def _write(path: str, save: Any) -> None:
+    """Runs `save(tmp_dir)` and renames the directory to `path` when complete."""
     try:
         with atomic_directory(path) as tmp:
-            saver.save(tmp)
+            save(tmp)
     except FileExistsError as e:
         raise ExportError(
             f"{path} appeared while exporting (another export wrote it); retry with version=None."
@@ -95,7 +115,22 @@ def export(
         if os.path.exists(path):
             raise ExportError(f"{path} appeared while exporting; retry with version=None.") from e
         raise
-    logger.info("Exported %s to %s", type(policy).__name__, path)
+
+
+def _export_module(module: tf.Module, base_path: str, version: int | None) -> str:
+    """A domain export: a `tf.Module` whose `serving_signatures()` include serving_default.
+
+    E.g. `tfrl.text.TextGenerator`: prompt strings in, generated text out.
+    """
+    path = _version_path(base_path, version)
+    signatures = module.serving_signatures()
+    if SERVING_DEFAULT not in signatures:
+        raise ExportError(
+            f"{type(module).__name__}.serving_signatures() has no {SERVING_DEFAULT!r}; "
+            "TF Serving calls it when a request names no signature."
+        )
+    _write(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures))
+    logger.info("Exported %s to %s", type(module).__name__, path)
     return path
 
 

@@ -107,9 +107,9 @@ class ServedVersion:
         except Exception as e:
             # Inputs were checked, so this is an error inside the model (e.g. a
             # failed assertion on values): the client's argument, as TF Serving says.
-            text = str(e).strip()
-            first = text.splitlines()[0] if text else type(e).__name__
-            raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {first}") from e
+            raise ServingError(
+                Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}"
+            ) from e
 
     def warm_up(self) -> None:
         """Runs each batchable signature once so the first request is not slow."""
@@ -384,3 +384,12 @@ class ModelRegistry:
         if not model.status:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}.")
         return [model.status[v].to_json() for v in sorted(model.status, reverse=True)]
+
+
+def _first_line(e: BaseException) -> str:
+    # TF's graph errors open with a generic header; the message (e.g. a failed
+    # assertion's text) is on the next non-empty line.
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0] == "Graph execution error:":
+        lines = lines[1:]
+    return lines[0] if lines else type(e).__name__

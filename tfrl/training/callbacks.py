@@ -308,7 +308,7 @@ class CSVLogger(Callback):
 
 
 class TensorBoard(Callback):
-    """Writes every logged metric as a TensorBoard scalar against env steps.
+    """Writes every logged metric as a TensorBoard scalar (strings as text) against env steps.
 
     A resumed run first drops the scalars that the interrupted run wrote
     after its last checkpoint, so no step is plotted twice.
@@ -329,6 +329,8 @@ class TensorBoard(Callback):
             for key, value in logs.items():
                 if isinstance(value, (int, float)) and key != "env_steps":
                     tf.summary.scalar(key, value, step=env_steps)
+                elif isinstance(value, str):  # e.g. a generated sample text
+                    tf.summary.text(key, value, step=env_steps)
 
     def on_iteration_end(self, env_steps, logs):
         self._write(env_steps, logs)

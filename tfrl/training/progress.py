@@ -78,6 +78,8 @@ class ProgressLine:
         parts.append(f"{logs.get('steps_per_sec', 0.0):,.0f} steps/s")
         if not math.isnan(logs.get("train_return", math.nan)):
             parts.append(f"return {logs['train_return']:.1f}")
+        if not math.isnan(logs.get("kl", math.nan)):
+            parts.append(f"kl {logs['kl']:.3g}")
         if "loss" in logs:
             parts.append(f"loss {logs['loss']:.4g}")
         if logs.get("last_eval") is not None:

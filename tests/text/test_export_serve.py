@@ -1,0 +1,67 @@
+"""The exported text generator: TF Serving's loader, saved_model_cli, `tfrl serve`'s REST API."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tfrl.export
+from tests.serving.client import call
+from tfrl.serving import ModelConfig, Server
+
+
+@pytest.fixture(scope="module")
+def exported(generator, tmp_path_factory):
+    base = tmp_path_factory.mktemp("models") / "text_generator"
+    return tfrl.export(generator, str(base))
+
+
+def test_export_passes_the_tf_serving_check(exported):
+    report = tfrl.export.check_export(exported)
+    names = {s.name: s for s in report.versions[0].signatures}
+    assert set(names) == {"serving_default", "generate"}
+    assert names["serving_default"].inputs == {"prompts": ("string", (None,))}
+    assert names["serving_default"].outputs == {"text": ("object", (2,))}
+
+
+def test_saved_model_cli_runs_the_export(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [
+            cli, "run", "--dir", exported, "--tag_set", "serve", "--signature_def",
+            "serving_default", "--input_exprs", "prompts=['ROMEO:']",
+        ],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Result for output key text" in result.stdout
+
+
+def test_tfrl_serve_answers_prompts_with_text(exported, generator):
+    base = os.path.dirname(exported)
+    with Server([ModelConfig("text_generator", base)], port=0) as server:
+        url = f"{server.url}/v1/models/text_generator:predict"
+        status, body = call("POST", url, {"instances": ["ROMEO:", ""]})
+        assert status == 200, body
+        assert [len(t) for t in body["predictions"]] == [16, 16]
+        request = {
+            "signature_name": "generate",
+            "inputs": {"prompts": ["ROMEO:"], "max_length": 24, "temperature": 1.0, "seed": 5},
+        }
+        status, first = call("POST", url, request)
+        assert status == 200, first
+        # The reloaded export writes what the in-memory generator writes for that seed.
+        assert first["outputs"] == generator.generate(["ROMEO:"], max_length=24, seed=5)
+        assert call("POST", url, request) == (200, first)
+        status, body = call("POST", url, {"instances": ["caf\u00e9"]})
+        assert status == 400
+        assert "outside the tokenizer vocabulary" in body["error"]
+        status, body = call("POST", url, {"instances": ["A" * 33]})
+        assert status == 400 and "max_prompt_length=32" in body["error"]
+        request["inputs"]["max_length"] = 0
+        status, body = call("POST", url, request)
+        assert status == 400 and "max_length must be in [1, 1024]" in body["error"]
+        status, body = call("POST", url, {"instances": [3]})
+        assert status == 400 and "string" in body["error"]

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfrl
+from tfrl.errors import ConfigError, UnknownNameError
+from tfrl.text import FineTuneConfig, FineTuner
+
+PROMPTS = ["ROMEO:", "JULIET:", "NURSE:", "ABHORSON:"]
+
+
+def e_count(texts):
+    return np.array([t.count("e") for t in texts], np.float32)
+
+
+def tiny_tuner(tiny_lm, tokenizer, **overrides):
+    fields = dict(prompts_per_batch=4, group_size=4, max_new_tokens=16, seed=0)
+    fields.update(overrides)
+    return FineTuner(tiny_lm, tokenizer, e_count, PROMPTS, FineTuneConfig(**fields))
+
+
+def test_kl_penalty_is_exactly_zero_when_policy_is_reference(tiny_lm, tokenizer):
+    tuner = tiny_tuner(tiny_lm, tokenizer)
+    ids, mask = (tf.constant(a) for a in tuner.encode_prompts(PROMPTS))
+    _, logp, ref_logp, _, _ = tuner._rollout(ids, mask, tf.constant([0, 1], tf.int64))
+    np.testing.assert_array_equal(logp.numpy(), ref_logp.numpy())
+
+
+def test_rloo_and_grpo_advantages_match_hand_computed_values(tiny_lm, tokenizer):
+    tuner = tiny_tuner(tiny_lm, tokenizer, method="rloo", kl_coef=0.5)
+    kl = np.zeros((4, 2), np.float32)
+    kl[0] = [0.5, 0.5]  # KL 1 nat for the first sample: its return is 1 − 0.5·1
+    adv, _ = tuner.advantages(np.array([1, 2, 3, 6], np.float32), kl, np.zeros_like(kl))
+    np.testing.assert_allclose(
+        adv[:, 0], [0.5 - 11 / 3, 2 - 9.5 / 3, 3 - 8.5 / 3, 6 - 5.5 / 3], rtol=1e-5
+    )
+    np.testing.assert_array_equal(adv[:, 0], adv[:, 1])
+    tuner = tiny_tuner(tiny_lm, tokenizer, method="grpo", group_size=2)
+    adv, _ = tuner.advantages(np.array([1, 3, 5, 5], np.float32), kl, np.zeros_like(kl))
+    np.testing.assert_allclose(adv[:, 0], [-1 / 1.0001, 1 / 1.0001, 0, 0], rtol=1e-6)
+
+
+def test_ppo_advantages_are_gae_of_the_kl_shaped_rewards(tiny_lm, tokenizer):
+    tuner = tiny_tuner(tiny_lm, tokenizer, method="ppo", kl_coef=0.5, gae_lambda=1.0)
+    kl = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], np.float32)
+    values = np.array([[0.5, 0.25]] * 4, np.float32)
+    _, returns = tuner.advantages(np.array([1, 0, 0, 0], np.float32), kl, values)
+    # Rewards-to-go with γ = λ = 1: row 0 gets −0.5 + 1, then 1.
+    np.testing.assert_allclose(returns[0], [0.5, 1.0])
+    np.testing.assert_allclose(returns[1], [0.0, 0.0])
+
+
+def test_adaptive_beta_follows_ziegler_et_al(tiny_lm, tokenizer):
+    tuner = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.05, target_kl=2.0, kl_horizon=1000)
+    tuner.update_beta(4.0, 100)  # error clipped to +0.2
+    assert tuner.beta.numpy() == pytest.approx(0.05 * (1 + 0.2 * 100 / 1000))
+    tuner.update_beta(1.8, 100)  # error −0.1
+    assert tuner.beta.numpy() == pytest.approx(0.05 * 1.02 * (1 - 0.1 * 0.1))
+    fixed = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.05)
+    fixed.update_beta(40.0, 100)
+    assert fixed.beta.numpy() == pytest.approx(0.05)
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(UnknownNameError, match="Did you mean 'rloo'"):
+        FineTuneConfig(method="rlo")
+    with pytest.raises(ConfigError, match="group_size=1"):
+        FineTuneConfig(group_size=1)
+    with pytest.raises(ConfigError, match="target_kl=0"):
+        FineTuneConfig(target_kl=0)
+
+
+@pytest.mark.slow
+def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path):
+    tuner = tiny_tuner(tiny_lm, tokenizer, learning_rate=1e-2, kl_coef=0.01, epochs=2)
+    before = tuner.evaluate(PROMPTS, 16)["reward"]
+    callbacks = [
+        tfrl.callbacks.Checkpoint(str(tmp_path / "ckpt"), every_env_steps=1),
+        tfrl.callbacks.TensorBoard(str(tmp_path / "tb")),
+    ]
+    history = tuner.fit(10, callbacks=callbacks)
+    after = tuner.evaluate(PROMPTS, 16)
+    assert after["reward"] >= 2 * before, (before, after["reward"])
+    assert after["kl"] > 0
+    for key in ("objective/scores", "objective/kl", "objective/entropy", "policy/clipfrac"):
+        assert len(history.history[key]) == 10
+    assert any(history.history["sample"][0].startswith(p) for p in PROMPTS)
+
+    resumed = tiny_tuner(tiny_lm, tokenizer, learning_rate=1e-2, kl_coef=0.01, epochs=2)
+    resumed.fit(11, callbacks=[tfrl.callbacks.Checkpoint(str(tmp_path / "ckpt"))], resume=True)
+    assert resumed.iteration == 11 and len(resumed.history.history["objective/kl"]) == 11
+    np.testing.assert_array_equal(
+        resumed.history.history["objective/scores"][:10], history.history["objective/scores"]
+    )

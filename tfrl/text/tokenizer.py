@@ -1,0 +1,117 @@
+"""`CharTokenizer`: characters ⇄ token ids with core `tf.strings` ops only.
+
+Everything runs inside the TensorFlow graph (`tf.strings.unicode_split`, a
+static hash table, `tf.strings.reduce_join`), so an exported generator takes
+raw UTF-8 strings and stock TensorFlow Serving needs no custom ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from tfrl.errors import ConfigError
+
+__all__ = ["CharTokenizer", "TextInputError"]
+
+
+class TextInputError(ConfigError):
+    """A prompt the tokenizer or generator cannot take (unknown characters, too long)."""
+
+
+class CharTokenizer(tf.Module):
+    """A character-level tokenizer: one token per Unicode character.
+
+    Args:
+        vocabulary: the characters, in id order (id i is `vocabulary[i]`);
+            each must be one character and appear once. Build one from a
+            corpus with `CharTokenizer.from_text(text)`.
+
+    Example:
+        >>> tok = CharTokenizer.from_text("hello world")
+        >>> tok.decode(tok.encode(["hello"]))   # [b'hello']
+    """
+
+    def __init__(self, vocabulary: Iterable[str]):
+        super().__init__(name="char_tokenizer")
+        chars = list(vocabulary)
+        bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
+        if bad or not chars:
+            raise ConfigError(
+                f"vocabulary must be a non-empty sequence of single characters; got {bad[:5]!r}."
+            )
+        if len(set(chars)) != len(chars):
+            raise ConfigError("vocabulary lists a character twice; give each character once.")
+        self.vocabulary = tuple(chars)
+        self._index = {c: i for i, c in enumerate(chars)}
+        self._chars = tf.constant(chars)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(self._chars, tf.range(len(chars), dtype=tf.int32)),
+            default_value=-1,
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        """A tokenizer whose vocabulary is the sorted set of characters in `text`."""
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def unknown_characters(self, text: str) -> list[str]:
+        """The characters of `text` outside the vocabulary, each once, in order."""
+        return list(dict.fromkeys(c for c in text if c not in self._index))
+
+    def check(self, text: str) -> None:
+        """Raises `TextInputError` naming characters of `text` outside the vocabulary."""
+        unknown = self.unknown_characters(text)
+        if unknown:
+            raise TextInputError(
+                f"Text {text[:40]!r} has characters outside the tokenizer's vocabulary: "
+                f"{unknown[:10]!r}. Remove or replace them (the vocabulary is "
+                f"{''.join(self.vocabulary)!r})."
+            )
+
+    def ids(self, text: str) -> np.ndarray:
+        """Token ids of one Python string (checked, see `check`)."""
+        self.check(text)
+        return np.array([self._index[c] for c in text], dtype=np.int32)
+
+    def text(self, ids: Iterable[int]) -> str:
+        """The string for a sequence of token ids."""
+        return "".join(self.vocabulary[int(i)] for i in ids)
+
+    def encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """In graph: a [batch] string tensor → [batch, (chars)] int32 ids.
+
+        Characters outside the vocabulary get id -1; `encode_checked` raises instead.
+        """
+        chars = tf.strings.unicode_split(tf.convert_to_tensor(strings), "UTF-8")
+        return tf.ragged.map_flat_values(self._table.lookup, chars)
+
+    def encode_checked(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """`encode`, with an `InvalidArgumentError` if a character is not in the vocabulary."""
+        ids = self.encode(strings)
+        ok = tf.reduce_all(ids.flat_values >= 0)
+        with tf.control_dependencies(
+            [
+                tf.debugging.Assert(
+                    ok,
+                    [
+                        "A prompt has characters outside the tokenizer vocabulary; "
+                        "remove or replace them."
+                    ],
+                )
+            ]
+        ):
+            return tf.identity(ids)
+
+    def decode(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
+        """In graph: [batch, length] ids (dense or ragged) → [batch] strings."""
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
+        chars = tf.ragged.map_flat_values(lambda i: tf.gather(self._chars, i), ids)
+        return tf.strings.reduce_join(chars, axis=-1)
