@@ -124,9 +124,11 @@ def _run_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfrl.agents.hparams import resolve
     from tfrl.training.run import train_run
 
     run_config = _run_config(args)
+    print(resolve(run_config.agent, run_config.env_id, run_config.hparams).describe())
     print(
         f"Training {run_config.agent} on {run_config.env_id} for {run_config.total_env_steps} "
         f"env steps ({run_config.num_envs} envs)"
