@@ -54,6 +54,7 @@ from tf_agents.replay_buffers import tf_uniform_replay_buffer  # noqa: E402
 from tf_agents.utils import common  # noqa: E402
 
 import tfrl  # noqa: E402
+from tfrl.atomic import atomic_write_text  # noqa: E402
 from tfrl.training import loops  # noqa: E402
 from tfrl.training.run import RunConfig, build_trainer  # noqa: E402
 
@@ -437,13 +438,14 @@ def main() -> int:
             )
         loop_runs.append(run_loops(seed, args.loop_env_steps))
         print(f"seed {seed} loops: {loop_runs[-1]}", flush=True)
+        # Written after every seed, so a run stopped early still leaves its finished seeds.
+        done = [s for s in args.seeds if s in runs]
+        atomic_write_text(args.output, report(done, runs, loop_runs, command, None, versions))
     repeat = None
     if not args.no_repeat:
         repeat = run_tfrl(args.seeds[0], args.max_env_steps)
         print(f"seed {args.seeds[0]} tfrl again: solved at {repeat.solved_at}", flush=True)
     text = report(args.seeds, runs, loop_runs, command, repeat, versions)
-    from tfrl.atomic import atomic_write_text
-
     atomic_write_text(args.output, text)
     print(text)
     return 0
