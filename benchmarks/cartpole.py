@@ -156,7 +156,8 @@ def _tutorial_loop(env, agent, replay, batch_size: int, on_step, train_every: fl
     if not getattr(agent, "_tutorial_compiled", False):
         agent.train = common.function(agent.train)
         agent._tutorial_compiled = True
-    dataset = replay.as_dataset(num_parallel_calls=3, sample_batch_size=batch_size, num_steps=2)
+    steps = agent.train_sequence_length or 2  # the tutorial's 2; n-step agents need n + 1
+    dataset = replay.as_dataset(num_parallel_calls=3, sample_batch_size=batch_size, num_steps=steps)
     iterator = iter(dataset.prefetch(3))
     counter = getattr(agent, "env_step_counter", None)
     count_step = common.function(lambda: counter.assign_add(1)) if counter is not None else None
@@ -262,7 +263,7 @@ def run_loops(seed: int, env_steps: int) -> LoopRun:
     agent = tfrl.agents.make("dqn", env, **tfrl.agents.hparams.resolve("dqn", ENV_ID).hparams)
     replay = loops.make_replay_buffer(agent, 1, config.replay_capacity)
     # Warm up as tfrl did (compile, fill past learning_starts), then time the same budget.
-    starts = max(config.learning_starts, 2)  # as_dataset's two-step samples need 2 items
+    starts = max(config.learning_starts, 8)  # as_dataset's samples need a few items
     _tutorial_loop(env, agent, replay, config.batch_size, lambda n, _: n >= starts, 0.0)
     _tutorial_loop(env, agent, replay, config.batch_size, lambda n, _: n >= warmup - starts, ratio)
     measured = {}
