@@ -166,3 +166,23 @@ def test_n_step_returns_do_not_run_across_a_truncation():
     )
     # Row 1: target 1 + 0.9 * 1 + 0.81 * max(3, 6) = 6.76; Q(1, 0) = 1. Row 0 is left out.
     np.testing.assert_allclose(agent.loss(experience).loss, (6.76 - 1.0) ** 2 / 2, rtol=1e-5)
+
+
+def test_learning_rate_falls_linearly_with_env_steps_then_stays():
+    env = tfrl.envs.make("CartPole-v1")
+    agent = tfrl.agents.make(
+        "dqn",
+        env,
+        hidden_units=[8],
+        learning_rate=1e-3,
+        learning_rate_end=1e-5,
+        learning_rate_decay_steps=1_000,
+    )
+    schedule = agent._optimizer._learning_rate  # what apply_gradients reads each step
+    rates = []
+    for steps in (0, 500, 1_000, 5_000):
+        agent.env_step_counter.assign(steps)
+        rates.append(float(schedule(agent._optimizer.iterations)))
+    np.testing.assert_allclose(rates, [1e-3, 0.5 * (1e-3 + 1e-5), 1e-5, 1e-5], rtol=1e-5)
+    constant = tfrl.agents.make("dqn", env, hidden_units=[8], learning_rate=1e-3)
+    assert float(constant._optimizer.learning_rate) == pytest.approx(1e-3)

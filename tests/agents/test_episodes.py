@@ -43,3 +43,20 @@ def test_returns_restart_at_terminated_and_truncated_ends():
         for t, value in enumerate(expected):
             if value is not None:
                 assert returns[row, t] == value, (row, t)
+
+
+def test_a_time_limit_cut_bootstraps_from_the_final_value_and_a_termination_does_not():
+    # Row 0: the episode is cut by a time limit at item 1 (discount 1); row 1: it terminates.
+    experience = segment(
+        step_type=[[F, M, L, F], [F, M, L, F]],
+        next_step_type=[[M, L, F, M], [M, L, F, M]],
+        reward=[[1, 1, 0, 1], [1, 1, 0, 1]],
+        discount=[[1, 1, 1, 1], [1, 0, 1, 1]],
+        action=[[0, 0, 0, 0], [0, 0, 0, 0]],
+    )
+    values = np.array([[0, 0, 10, 0], [0, 0, 10, 0]], np.float32)  # V(final obs) = 10
+    returns = episodes.discounted_returns(experience, 0.5, values).numpy()
+    np.testing.assert_allclose(returns[0, :2], [1 + 0.5 * (1 + 0.5 * 10), 1 + 0.5 * 10])
+    np.testing.assert_allclose(returns[1, :2], [1.5, 1])
+    without = episodes.discounted_returns(experience, 0.5).numpy()
+    np.testing.assert_allclose(without[0, :2], [1.5, 1])

@@ -86,3 +86,32 @@ def test_ppo_learns_cartpole():
     history = trainer.fit(51_200, eval_every=10_000, eval_episodes=10, verbose=0)
     assert max(history.eval_returns) >= 475, history.eval_returns
     assert np.mean(history.eval_returns[-3:]) >= 400, history.eval_returns
+
+
+def test_normalised_valid_advantages_have_mean_0_and_std_1(monkeypatch):
+    from tf_agents.agents.ppo import ppo_agent
+
+    env = tfrl.envs.make("CartPole-v1", num_envs=2, seed=0)
+    agent = tfrl.agents.make("ppo", env, hidden_units=[8], collect_env_steps=128, num_epochs=1)
+    seen = {}
+    parent_get_loss = ppo_agent.PPOAgent.get_loss
+
+    def spy(self, time_steps, actions, act_log_probs, returns, advantages, *args, **kwargs):
+        seen["advantages"], seen["weights"] = advantages.numpy(), args[1].numpy()
+        return parent_get_loss(
+            self, time_steps, actions, act_log_probs, returns, advantages, *args, **kwargs
+        )
+
+    monkeypatch.setattr(ppo_agent.PPOAgent, "get_loss", spy)
+    trainer = tfrl.Trainer(agent, env, seed=0)
+    experience = None
+    time_step = env.reset()
+    policy_state = agent.collect_policy.get_initial_state(2)
+    trainer._collect(time_step, policy_state)  # random-ish CartPole: episodes end inside
+    experience = trainer.replay_buffer.gather_all()
+    agent.train(experience)
+    valid = seen["weights"] > 0
+    assert 0 < valid.sum() < valid.size  # boundaries and the unbootstrapped tail are masked
+    advantages = seen["advantages"][valid]
+    assert abs(advantages.mean()) < 1e-5
+    assert abs(advantages.std() - 1.0) < 1e-4

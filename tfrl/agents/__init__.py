@@ -1,5 +1,6 @@
 """Agents: `make(name, env, **hparams)` and one module per algorithm."""
 
+from tfrl.agents import hparams
 from tfrl.agents.base import TfrlAgent
 from tfrl.agents.config import AgentConfig
 from tfrl.agents.dqn import DDQN, DQN, DQNConfig
@@ -24,6 +25,7 @@ __all__ = [
     "SoftmaxConfig",
     "TfrlAgent",
     "agent_class",
+    "hparams",
     "make",
     "names",
 ]

@@ -46,6 +46,10 @@ class DQNConfig(AgentConfig):
         batch_size: transitions per gradient step. Default 64.
         replay_capacity: replay buffer size. Default 100,000.
         learning_starts: env steps before training starts. Default 1,000.
+        learning_rate_end: if set, the learning rate decays linearly from
+            `learning_rate` to this over `learning_rate_decay_steps` env steps,
+            then stays there. Default None (constant).
+        learning_rate_decay_steps: env steps of that decay. Default 50,000.
     """
 
     learning_rate: float = 2.3e-3
@@ -61,9 +65,20 @@ class DQNConfig(AgentConfig):
     collect_env_steps: int = 256
     train_steps: int = 128
     learning_starts: int = 1_000
+    learning_rate_end: float | None = None
+    learning_rate_decay_steps: int = 50_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.learning_rate_end is not None and not self.learning_rate_end >= 0:
+            raise ConfigError(
+                f"learning_rate_end={self.learning_rate_end} must be ≥ 0, or None for a "
+                "constant learning rate."
+            )
+        if self.learning_rate_decay_steps < 1:
+            raise ConfigError(
+                f"learning_rate_decay_steps={self.learning_rate_decay_steps} must be ≥ 1."
+            )
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be in [0, 1].")
@@ -97,6 +112,25 @@ def _no_truncation_inside(experience: trajectory.Trajectory) -> tf.Tensor:
     bootstraps = tf.greater(experience.discount[:, :-2], 0.0)
     cut = tf.reduce_any(tf.logical_and(inner_last, bootstraps), axis=1)
     return 1.0 - tf.cast(cut, tf.float32)
+
+
+class EnvStepDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate falling linearly with env steps collected (not gradient steps).
+
+    Reads the agent's `env_step_counter`, so the schedule means the same thing
+    whatever the replay ratio.
+    """
+
+    def __init__(self, env_steps: tf.Variable, start: float, end: float, decay_steps: int):
+        self.env_steps, self.start, self.end, self.decay_steps = env_steps, start, end, decay_steps
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        del step  # the optimizer's own iteration count; env steps drive this schedule
+        fraction = tf.minimum(tf.cast(self.env_steps, tf.float32) / float(self.decay_steps), 1.0)
+        return self.start + fraction * (self.end - self.start)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "decay_steps": self.decay_steps}
 
 
 _LOSSES = {"huber": common.element_wise_huber_loss, "mse": common.element_wise_squared_loss}
@@ -155,7 +189,7 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             time_step_spec,
             action_spec,
             q_network=q_network,
-            optimizer=optimizer or tf.keras.optimizers.Adam(config.learning_rate),
+            optimizer=optimizer or tf.keras.optimizers.Adam(self._learning_rate()),
             epsilon_greedy=self._epsilon,
             n_step_update=config.n_step,
             target_update_tau=config.target_update_tau,
@@ -174,6 +208,17 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             keep = _no_truncation_inside(experience)
             weights = keep if weights is None else weights * keep
         return super()._loss(experience, td_errors_loss_fn, gamma, weights=weights, **kwargs)
+
+    def _learning_rate(self) -> float | tf.keras.optimizers.schedules.LearningRateSchedule:
+        c = self.config
+        if c.learning_rate_end is None:
+            return c.learning_rate
+        return EnvStepDecay(
+            self.env_step_counter,
+            c.learning_rate,
+            c.learning_rate_end,
+            c.learning_rate_decay_steps,
+        )
 
 
 class DDQN(DQN, dqn_agent.DdqnAgent):

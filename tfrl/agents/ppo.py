@@ -10,6 +10,7 @@ from tf_agents.agents.ppo import ppo_clip_agent
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import value_ops
 
+from tfrl.agents import episodes
 from tfrl.agents.actor_critic import actor_network_for, value_network_for
 from tfrl.agents.base import TfrlAgent
 from tfrl.agents.config import AgentConfig
@@ -90,7 +91,9 @@ class PPO(TfrlAgent, ppo_clip_agent.PPOClipAgent):
     `A_t = Σ_k (γλ)^k δ_{t+k}`, `δ_t = r_t + γ d_t V(s_{t+1}) − V(s_t)`,
     and the value targets are `A_t + V(s_t)`.
 
-    Differences from TF-Agents' `PPOClipAgent`, which this reuses: an episode
+    Differences from TF-Agents' `PPOClipAgent`, which this reuses: advantages
+    are standardised with the mean and std of the valid items only (TF-Agents
+    counts the masked boundary and padding items too); an episode
     cut by a time limit (`truncated`, discount 1) bootstraps from the value
     of its final observation instead of being treated as terminal, and the
     segment's last transition bootstraps from `V(s_T)` rather than `V(s_{T-1})`.
@@ -191,3 +194,40 @@ class PPO(TfrlAgent, ppo_clip_agent.PPOClipAgent):
         advantages = tf.where(is_boundary, 0.0, advantages)
         returns = tf.where(is_boundary, 0.0, advantages + values)
         return returns, advantages
+
+    def get_loss(
+        self,
+        time_steps: ts.TimeStep,
+        actions: Any,
+        act_log_probs: tf.Tensor,
+        returns: tf.Tensor,
+        normalized_advantages: tf.Tensor,
+        action_distribution_parameters: Any,
+        weights: tf.Tensor,
+        train_step: tf.Variable,
+        debug_summaries: bool,
+        old_value_predictions: tf.Tensor | None = None,
+        training: bool = False,
+    ):
+        """TF-Agents' PPO loss, with advantages standardised over valid items only.
+
+        TF-Agents standardises the advantages over every item of the segment,
+        boundaries and padding included, before this is called; that is an affine
+        map, so standardising its output again over the valid items (`weights` > 0)
+        gives exactly the advantages' own valid-item standardisation.
+        """
+        valid = tf.cast(weights > 0, tf.float32)
+        normalized_advantages = episodes.masked_standardize(normalized_advantages, valid)
+        return super().get_loss(
+            time_steps,
+            actions,
+            act_log_probs,
+            returns,
+            normalized_advantages,
+            action_distribution_parameters,
+            weights,
+            train_step,
+            debug_summaries,
+            old_value_predictions=old_value_predictions,
+            training=training,
+        )

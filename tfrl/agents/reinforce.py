@@ -24,19 +24,22 @@ __all__ = ["REINFORCE", "REINFORCEConfig"]
 class REINFORCEConfig(AgentConfig):
     """REINFORCE hyper-parameters.
 
-    Defaults follow TF-Agents' REINFORCE CartPole tutorial (Adam 1e-3,
-    normalised returns, a value baseline with loss weight 0.2), tuned for
-    tfrl's Trainer: each iteration collects `collect_env_steps` and makes one
-    update from the episodes that end inside that segment, so the segment per
-    env (`collect_env_steps / num_envs`) should exceed a typical episode.
+    Defaults follow TF-Agents' REINFORCE CartPole tutorial (normalised
+    returns, a value baseline with loss weight 0.2), tuned for tfrl's Trainer
+    on the default env (CartPole-v1, 8 envs): each iteration collects
+    `collect_env_steps` and makes one update from the episodes that end inside
+    that segment, so the segment per env (`collect_env_steps / num_envs`, 512)
+    holds a whole 500-step CartPole episode; steps of episodes that do not end
+    inside the segment are left out rather than cut short and treated as
+    terminal.
     Williams (1992) had no baseline network, no normalisation and plain SGD.
 
     Attributes:
-        learning_rate: Adam step size (actor and value network). Default 3e-3.
+        learning_rate: Adam step size (actor and value network). Default 5e-3.
         gamma: discount. Default 0.99.
         hidden_units: hidden layers of the default actor and value MLPs.
             Default (64, 64).
-        collect_env_steps: env steps per iteration. Default 2,048.
+        collect_env_steps: env steps per iteration. Default 4,096.
         train_steps: gradient steps per iteration. Default 1 (the data is
             on-policy only for the first).
         value_baseline: subtract the value network's estimate from the
@@ -50,9 +53,9 @@ class REINFORCEConfig(AgentConfig):
 
     on_policy: ClassVar[bool] = True
 
-    learning_rate: float = 3e-3
+    learning_rate: float = 5e-3
     hidden_units: tuple[int, ...] = (64, 64)
-    collect_env_steps: int = 2_048
+    collect_env_steps: int = 4_096
     train_steps: int = 1
     value_baseline: bool = True
     value_loss_coef: float = 0.2
@@ -89,7 +92,9 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
     and loss terms this reuses: steps are masked from the episode's true
     last transition (TF-Agents waits for the boundary item after it, and
     raises when a batch holds no boundary); the value network learns only on
-    real transitions, not on boundaries; advantages are normalised over the
+    real transitions, not on boundaries; with the value baseline, an episode
+    cut by a time limit ends its return with the discounted value of its final
+    observation instead of being treated as terminal; advantages are normalised over the
     valid steps only and carry no gradient into the value network; losses
     are means over valid steps; an update with no complete episode is skipped.
 
@@ -165,7 +170,10 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
 
     def _train(self, experience: Any, weights: Any = None) -> tf_agent.LossInfo:
         experience = self._as_trajectory(experience)
-        returns = tf.stop_gradient(episodes.discounted_returns(experience, self._gamma))
+        values = None
+        if self._baseline:  # bootstraps episodes cut by a time limit
+            values, _ = self._value_network(experience.observation, step_type=experience.step_type)
+        returns = tf.stop_gradient(episodes.discounted_returns(experience, self._gamma, values))
         mask = episodes.complete_episode_mask(experience)
         if weights is not None:
             mask *= weights
@@ -212,7 +220,7 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
             )
             value_regularization = tf.nn.scale_regularization_loss(self._value_network.losses)
         if self._normalize_returns:
-            advantages = _masked_standardize(advantages, weights, num_valid)
+            advantages = episodes.masked_standardize(advantages, weights)
         policy_state = self.collect_policy.get_initial_state(tf.shape(experience.discount)[0])
         distribution = self.collect_policy.distribution(time_steps, policy_state).action
         log_prob = common.log_probability(distribution, experience.action, self.action_spec)
@@ -234,10 +242,3 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
             value_network_regularization_loss=value_regularization,
         )
         return tf_agent.LossInfo(total, extra)
-
-
-def _masked_standardize(values: tf.Tensor, mask: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
-    """(values − mean) / std, with mean and std over the entries where mask is 1."""
-    mean = tf.reduce_sum(values * mask) / count
-    variance = tf.reduce_sum(tf.square(values - mean) * mask) / count
-    return (values - mean) / (tf.sqrt(variance) + 1e-8)

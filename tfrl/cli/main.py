@@ -9,13 +9,14 @@ import sys
 __all__ = ["build_parser", "main"]
 
 # Each module has register(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs")
+SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs", "hparams")
 
 DESCRIPTION = """\
 Reinforcement learning for TensorFlow/Keras users.
 
 examples:
   tfrl envs                                       list environment ids
+  tfrl hparams Acrobot-v1 --agent dqn             the tuned hyper-parameters a run uses
   tfrl train CartPole-v1 --agent dqn --output runs/cartpole --target-return 475
   tfrl train --resume --output runs/cartpole      continue a stopped run
   tfrl evaluate runs/cartpole --episodes 20       mean return of the greedy policy

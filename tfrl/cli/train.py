@@ -171,12 +171,14 @@ def check_flags(run_config) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfrl.agents.hparams import resolve
     from tfrl.training.run import train_run
 
     run_config = _run_config(args)
     check_flags(run_config)
 
     def announce(run_config) -> None:
+        print(resolve(run_config.agent, run_config.env_id, run_config.hparams).describe())
         print(
             f"Training {run_config.agent} on {run_config.env_id} for "
             f"{run_config.total_env_steps} env steps ({run_config.num_envs} envs)"

@@ -169,8 +169,10 @@ def build_trainer(run: RunConfig, **objects: Any):
 
     if run.seed is not None:
         set_seed(run.seed)
+    # The tuned row for (agent, env) first, the run's own hparams on top (tfrl.agents.hparams).
+    hparams = agents.hparams.resolve(run.agent, run.env_id, run.hparams).hparams
     env = envs.make(run.env_id, num_envs=run.num_envs, seed=run.seed, **run.env_kwargs)
-    agent = agents.make(run.agent, env, **run.hparams, **objects)
+    agent = agents.make(run.agent, env, **hparams, **objects)
     return Trainer(agent, env, seed=run.seed)
 
 
@@ -257,7 +259,8 @@ def train(
         callbacks: more `tfrl.callbacks`.
         verbose: 0 silent, 1 progress bar.
         **hparams: the agent's hyper-parameters (e.g. `learning_rate=1e-3`) and
-            Keras objects (`q_network=`, `optimizer=`, ...).
+            Keras objects (`q_network=`, `optimizer=`, ...). They override the
+            tuned row for (agent, env_id) (`tfrl hparams ENV --agent X` shows it).
 
     Returns:
         The fitted `tfrl.Trainer` (`.agent`, `.history`, `.evaluate()`).
