@@ -13,6 +13,19 @@ from typing import Any
 __all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_png", "atomic_write_text"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: str, mode: int) -> None:
+    # tempfile makes private (0700/0600) paths; what we rename into place gets the
+    # permissions an ordinary mkdir/open would give, so e.g. a TF Serving process running
+    # as another user can read an export.
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str, overwrite: bool = False) -> Iterator[str]:
     """Yields a temporary directory that is renamed to `path` on success.
@@ -29,6 +42,7 @@ def atomic_directory(path: str, overwrite: bool = False) -> Iterator[str]:
         raise FileExistsError(f"{path} already exists; refusing to overwrite it.")
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
+        _as_if_created(tmp, 0o777)
         yield tmp
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
@@ -53,6 +67,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
+        _as_if_created(tmp, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
