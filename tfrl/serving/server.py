@@ -71,7 +71,8 @@ class ServerOptions:
         metrics_path: REST path of Prometheus metrics, e.g.
             "/monitoring/prometheus/metrics" [--monitoring_config_file].
             Default None: no metrics.
-        codec_processes: worker processes decoding large bodies. Default 1.
+        codec_processes: worker processes in each lane (medium and large bodies)
+            decoding requests and encoding answers. Default 1.
         batching: `BatchingOptions`.
         num_threads: threads running model calls. Default 2.
         max_num_load_retries: how many times a version that failed to load is
@@ -155,6 +156,7 @@ class Server:
         self.options = dataclasses.replace(options or ServerOptions(), **overrides)
         self.port: int | None = None
         self.grpc_port: int | None = None
+        self.codec: CodecPool | None = None  # the decoding workers, once started
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -194,7 +196,7 @@ class Server:
         metrics = None
         if o.metrics_path is not None:
             metrics = Metrics(registry.loaded_versions, registry.load_failures)
-        codec = CodecPool(o.codec_processes)
+        codec = self.codec = CodecPool(o.codec_processes)
         self._stopped = asyncio.Event()
         runner = None
         rest_socket = None
@@ -207,6 +209,7 @@ class Server:
             rest_socket = _listen("REST", o.host, o.port)
             if o.grpc_port is not None:
                 _listen("gRPC", o.host, o.grpc_port).close()  # probe; grpc binds it below
+            await codec.start()  # forked before models load and gRPC starts threads
             await registry.refresh()
             app = _make_app(registry, o, codec, metrics)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
