@@ -341,13 +341,7 @@ class ModelRegistry:
         """The version a request for (name, version or label, or latest) runs on."""
         model = self._model(name)
         if label is not None:
-            if label not in model.config.labels:
-                raise ServingError(
-                    Code.NOT_FOUND,
-                    f"Unrecognized servable version label: {label} for model {name}; known "
-                    f"labels: {sorted(model.config.labels)}.",
-                )
-            version = model.config.labels[label]
+            version = _label_version(model, name, label)
         if version is not None:
             served = model.served.get(version)
             if served is None:
@@ -369,12 +363,7 @@ class ModelRegistry:
         """`model_version_status` entries for a model, or one version/label of it."""
         model = self._model(name)
         if label is not None:
-            if label not in model.config.labels:
-                raise ServingError(
-                    Code.NOT_FOUND,
-                    f"Unrecognized servable version label: {label} for model {name}.",
-                )
-            version = model.config.labels[label]
+            version = _label_version(model, name, label)
         if version is not None:
             if version not in model.status:
                 raise ServingError(
@@ -384,3 +373,15 @@ class ModelRegistry:
         if not model.status:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}.")
         return [model.status[v].to_json() for v in sorted(model.status, reverse=True)]
+
+
+def _label_version(model: _Model, name: str, label: str) -> int:
+    """The version `label` names. An unknown label is a bad argument (as in TF
+    Serving: INVALID_ARGUMENT, HTTP 400), not a missing servable."""
+    if label not in model.config.labels:
+        raise ServingError(
+            Code.INVALID_ARGUMENT,
+            f"Unrecognized servable version label: {label} for model {name}; known "
+            f"labels: {sorted(model.config.labels)}.",
+        )
+    return model.config.labels[label]
