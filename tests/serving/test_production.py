@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -385,3 +386,38 @@ def test_a_hung_worker_is_stopped_and_answered_503():
         codec.close()
     assert error.code is Code.UNAVAILABLE and "took over 1 s" in str(error)
     assert not [pid for pid in hung if psutil.pid_exists(pid) and not _zombie(pid)]
+
+
+def test_cli_port_errors_come_before_tensorflow_is_imported(dqn_base):
+    """A port in use, or --port equal to --rest_api_port, fails in one line naming the
+    flags, and before TensorFlow is imported (in well under a second)."""
+    script = (
+        "import sys; from tfrl.cli.main import main; rc = main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules); sys.exit(rc)"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = {
+            ("--rest_api_port", "0", "--port", str(port)): (
+                f"Cannot open the gRPC API on 127.0.0.1:{port}: port {port} is in use "
+                "(another server?); pick another with --port."
+            ),
+            ("--rest_api_port", "8601", "--port", "8601"): (
+                "--port and --rest_api_port are both 8601; REST and gRPC need different ports "
+                "(--port is the gRPC port, as in TF Serving)."
+            ),
+        }
+        for flags, message in cases.items():
+            result = subprocess.run(
+                [sys.executable, "-c", script, "serve", "--model_base_path", dqn_base, *flags],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+                env=_env(),
+            )
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.strip().splitlines() == [f"tfrl serve: error: {message}"]
+            assert result.stdout.strip() == "False"  # TensorFlow was never imported
