@@ -119,3 +119,24 @@ def test_large_request_is_split_and_small_ones_go_between_its_calls():
     # slice, not after all three of its calls; no call exceeded max_batch_size.
     assert calls == [[0, 1, 2, 3], [100, 101, 4, 5], [6, 7, 8, 9]]
     executor.shutdown()
+
+
+def test_a_split_request_whose_outputs_lack_the_batch_dimension_fails_cleanly():
+    def model(feeds):  # one value per call, whatever the batch
+        return {"y": np.float32(feeds["x"].sum())}
+
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    batcher = Batcher(model, executor, BatchingOptions(max_batch_size=2), batchable=True)
+
+    async def main():
+        big = batcher.submit({"x": np.ones((5, 1), np.float32)})
+        with pytest.raises(ServingError) as raised:
+            await asyncio.wait_for(big, 10)
+        small = await asyncio.wait_for(batcher.submit({"x": np.ones((2, 1), np.float32)}), 10)
+        return raised.value, small
+
+    error, small = run(main())
+    executor.shutdown()
+    assert error.code is Code.FAILED_PRECONDITION
+    assert "cannot be split" in str(error) and "at most 2 examples" in str(error)
+    assert float(small["y"]) == 2.0  # the batcher still serves

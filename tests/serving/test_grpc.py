@@ -113,7 +113,7 @@ def test_errors_carry_tf_serving_status_codes(served):
     cases = [
         (unknown, grpc.StatusCode.NOT_FOUND, r"Servable not found for request: Latest\(nope\)"),
         (predict_request(obs, version=9), grpc.StatusCode.NOT_FOUND, r"Specific\(cartpole_dqn, 9"),
-        (predict_request(obs, label="canary"), grpc.StatusCode.NOT_FOUND, "label: canary"),
+        (predict_request(obs, label="canary"), grpc.StatusCode.INVALID_ARGUMENT, "label: canary"),
         (
             predict_request(obs, signature="nope"),
             grpc.StatusCode.FAILED_PRECONDITION,

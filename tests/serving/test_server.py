@@ -124,7 +124,7 @@ BAD = [
     ("", {"instances": [[0, 0, 0, 0]], "signature_name": "nope"}, 400, 'signature key "nope" not'),
     ("/versions/9", GOOD, 404, r"Specific\(cartpole_dqn, 9\)"),
     ("/versions/x", GOOD, 400, "'x' in .* is not an integer"),
-    ("/labels/stable", GOOD, 404, "Unrecognized servable version label: stable"),
+    ("/labels/stable", GOOD, 400, "Unrecognized servable version label: stable"),
     ("/labels/..", GOOD, 400, "Invalid label '..'"),
 ]
 

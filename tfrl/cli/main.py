@@ -48,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from tfrl.console import quiet
-
-    quiet(verbose=True if args.verbose else None)
     from tfrl.errors import TfrlError
 
     try:
+        if getattr(args, "precheck", None) is not None:  # checks that need no TensorFlow
+            args.precheck(args)
+        quiet(verbose=True if args.verbose else None)
         return int(args.func(args) or 0)
     except TfrlError as e:
         print(f"tfrl {args.command}: error: {e}", file=sys.stderr)

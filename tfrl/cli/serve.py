@@ -123,45 +123,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tuning.add_argument(
         "--num_threads", type=int, default=2, help="threads running model calls (default 2)"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, precheck=check_ports)
 
 
-def check_ports(host: str, ports: list[tuple[str, int, str]]) -> None:
-    """Fails at once, in one line, if a port cannot be opened (before TF is imported
-    and models load). `ports`: (API name, port, flag) triples; port 0 is always free.
-    """
-    import errno
-    import socket
+def check_ports(args: argparse.Namespace) -> None:
+    """Fails at once, in one line, if a port cannot be opened: run before TensorFlow
+    is imported and models load."""
+    from tfrl.ports import check_ports as check
 
-    from tfrl.errors import ConfigError
-
-    for api, port, flag in ports:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise ConfigError(
-                f"Cannot open the {api} API on {host}:{port}: --host {host!r} is not a known "
-                f"address ({e.strerror}); use an address of this machine, e.g. 127.0.0.1."
-            ) from None
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as e:
-                if e.errno == errno.EADDRINUSE:
-                    why = f"port {port} is in use (another server?); pick another with {flag}"
-                else:
-                    why = f"{e.strerror}; check --host (an address of this machine)"
-                raise ConfigError(f"Cannot open the {api} API on {host}:{port}: {why}.") from None
+    check(args.host, args.rest_api_port, args.port)
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
-
-    check_ports(
-        args.host, [("REST", args.rest_api_port, "--rest_api_port"), ("gRPC", args.port, "--port")]
-    )
 
     from tfrl.serving import BatchingOptions, Server, ServerOptions, model_configs
     from tfrl.serving.config import load_monitoring_config_file

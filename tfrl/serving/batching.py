@@ -142,19 +142,37 @@ class Batcher:
             for (item, stop), result in zip(batch, results):
                 if item.future.done():
                     continue
-                if isinstance(result, BaseException):
-                    item.future.set_exception(result)
-                    continue
-                item.parts.append(result)
-                item.done = stop
-                if stop < item.size:
-                    self._queue.append(item)  # behind requests that came meanwhile
-                elif len(item.parts) == 1:
-                    item.future.set_result(item.parts[0])
-                else:
-                    item.future.set_result(
-                        {k: np.concatenate([p[k] for p in item.parts]) for k in item.parts[0]}
+                try:
+                    self._collect(item, stop, result)
+                except Exception as e:  # this request's own failure; the others go on
+                    item.future.set_exception(e)
+
+    def _collect(
+        self, item: _Item, stop: int, result: dict[str, np.ndarray] | BaseException
+    ) -> None:
+        """Keeps one slice's outputs; answers the request once all its slices ran."""
+        if isinstance(result, BaseException):
+            raise result
+        if stop - item.done < item.size:  # a split request: outputs must be per example
+            for key, value in result.items():
+                if np.ndim(value) == 0 or np.shape(value)[0] != stop - item.done:
+                    raise ServingError(
+                        Code.FAILED_PRECONDITION,
+                        f"Output '{key}' has shape {list(np.shape(value))} for a call of "
+                        f"{stop - item.done} examples: it has no batch dimension, so this "
+                        f"request of {item.size} examples cannot be split across model "
+                        f"calls; send at most {self._options.max_batch_size} examples.",
                     )
+        item.parts.append(result)
+        item.done = stop
+        if stop < item.size:
+            self._queue.append(item)  # behind requests that came meanwhile
+        elif len(item.parts) == 1:
+            item.future.set_result(item.parts[0])
+        else:
+            item.future.set_result(
+                {k: np.concatenate([p[k] for p in item.parts]) for k in item.parts[0]}
+            )
 
     def _queued_examples(self) -> int:
         return sum(item.size - item.done for item in self._queue)

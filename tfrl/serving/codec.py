@@ -146,14 +146,32 @@ def decode_request(
     plain data out, so a worker process can run it.
     """
     parsed = parse_predict_request(body)
-    specs = signatures.get(parsed.signature_name)
+    specs = signature_inputs(signatures, parsed.signature_name, servable)
+    return parsed.signature_name, parsed.format, decode_inputs(parsed, specs, max_rows)
+
+
+def signature_inputs(
+    signatures: Mapping[str, Mapping[str, TensorInfo]], signature: str, servable: str
+) -> Mapping[str, TensorInfo]:
+    """The input specs of `signature`, or FAILED_PRECONDITION naming the known ones
+    (REST and gRPC alike)."""
+    specs = signatures.get(signature)
     if specs is None:
         raise ServingError(
             Code.FAILED_PRECONDITION,
-            f'Serving signature key "{parsed.signature_name}" not found. Signatures of '
+            f'Serving signature key "{signature}" not found. Signatures of '
             f"{servable}: {sorted(signatures)}.",
         )
-    return parsed.signature_name, parsed.format, decode_inputs(parsed, specs, max_rows)
+    return specs
+
+
+def check_input(
+    name: str, array: np.ndarray, spec: TensorInfo, fmt: str, max_rows: int | None
+) -> None:
+    """Checks one decoded input against its spec: shape, then the row limit."""
+    _check_shape(name, array.shape, spec, fmt)
+    if max_rows is not None and spec.batched and array.ndim and len(array) > max_rows:
+        raise _too_many(len(array), max_rows)
 
 
 def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:

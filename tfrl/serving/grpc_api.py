@@ -40,7 +40,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfrl.serving.codec import _check_shape
+from tfrl.serving.codec import check_input, signature_inputs
 from tfrl.serving.metrics import UNKNOWN_MODEL, Metrics
 from tfrl.serving.registry import ModelRegistry, ServedVersion
 from tfrl.serving.status import Code, ServingError
@@ -209,13 +209,9 @@ def _feeds(
     served: ServedVersion, signature: str, request: predict_pb2.PredictRequest, max_rows: int | None
 ) -> dict[str, np.ndarray]:
     """The request's input tensors as arrays, checked against the signature."""
-    specs = served.model.inputs.get(signature)
-    if specs is None:
-        raise ServingError(
-            Code.FAILED_PRECONDITION,
-            f'Serving signature key "{signature}" not found. Signatures of {served.name} '
-            f"version {served.version}: {sorted(served.model.signature_defs)}.",
-        )
+    specs = signature_inputs(
+        served.model.inputs, signature, f"{served.name} version {served.version}"
+    )
     got, names = set(request.inputs), sorted(specs)
     missing, unknown = sorted(set(names) - got), sorted(got - set(names))
     if missing or unknown:
@@ -240,13 +236,7 @@ def _feeds(
             raise ServingError(
                 Code.INVALID_ARGUMENT, f"Input {key!r} is not a valid TensorProto: {e}"
             ) from None
-        _check_shape(key, array.shape, spec, "columnar")
-        if max_rows is not None and spec.batched and array.ndim and len(array) > max_rows:
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                f"The request holds {len(array)} examples, more than the limit of {max_rows}; "
-                "split it into smaller requests or raise --max_request_rows.",
-            )
+        check_input(key, array, spec, "columnar", max_rows)
         feeds[key] = array
     return feeds
 

@@ -107,9 +107,7 @@ class ServedVersion:
         except Exception as e:
             # Inputs were checked, so this is an error inside the model (e.g. a
             # failed assertion on values): the client's argument, as TF Serving says.
-            raise ServingError(
-                Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}"
-            ) from e
+            raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}") from e
 
     def warm_up(self) -> None:
         """Runs each batchable signature once so the first request is not slow."""
@@ -341,13 +339,7 @@ class ModelRegistry:
         """The version a request for (name, version or label, or latest) runs on."""
         model = self._model(name)
         if label is not None:
-            if label not in model.config.labels:
-                raise ServingError(
-                    Code.NOT_FOUND,
-                    f"Unrecognized servable version label: {label} for model {name}; known "
-                    f"labels: {sorted(model.config.labels)}.",
-                )
-            version = model.config.labels[label]
+            version = _label_version(model, name, label)
         if version is not None:
             served = model.served.get(version)
             if served is None:
@@ -369,12 +361,7 @@ class ModelRegistry:
         """`model_version_status` entries for a model, or one version/label of it."""
         model = self._model(name)
         if label is not None:
-            if label not in model.config.labels:
-                raise ServingError(
-                    Code.NOT_FOUND,
-                    f"Unrecognized servable version label: {label} for model {name}.",
-                )
-            version = model.config.labels[label]
+            version = _label_version(model, name, label)
         if version is not None:
             if version not in model.status:
                 raise ServingError(
@@ -393,3 +380,15 @@ def _first_line(e: BaseException) -> str:
     if len(lines) > 1 and lines[0] == "Graph execution error:":
         lines = lines[1:]
     return lines[0] if lines else type(e).__name__
+
+
+def _label_version(model: _Model, name: str, label: str) -> int:
+    """The version `label` names. An unknown label is a bad argument (as in TF
+    Serving: INVALID_ARGUMENT, HTTP 400), not a missing servable."""
+    if label not in model.config.labels:
+        raise ServingError(
+            Code.INVALID_ARGUMENT,
+            f"Unrecognized servable version label: {label} for model {name}; known "
+            f"labels: {sorted(model.config.labels)}.",
+        )
+    return model.config.labels[label]

@@ -23,11 +23,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import errno
 import gc
 import json
 import logging
-import socket
 import sys
 import threading
 import time
@@ -38,11 +36,12 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from tfrl.errors import ConfigError
+from tfrl.ports import listen, start_error
 from tfrl.serving.batching import BatchingOptions
 from tfrl.serving.config import ModelConfig, check_name
 from tfrl.serving.metrics import UNKNOWN_MODEL, Metrics
 from tfrl.serving.registry import ModelRegistry, ServedVersion
-from tfrl.serving.status import Code, ServerStartError, ServingError
+from tfrl.serving.status import Code, ServingError
 from tfrl.serving.workers import CodecPool
 
 __all__ = ["Server", "ServerOptions"]
@@ -71,7 +70,8 @@ class ServerOptions:
         metrics_path: REST path of Prometheus metrics, e.g.
             "/monitoring/prometheus/metrics" [--monitoring_config_file].
             Default None: no metrics.
-        codec_processes: worker processes decoding large bodies. Default 1.
+        codec_processes: worker processes in each lane (medium and large bodies)
+            decoding requests and encoding answers. Default 1.
         batching: `BatchingOptions`.
         num_threads: threads running model calls. Default 2.
         max_num_load_retries: how many times a version that failed to load is
@@ -155,6 +155,7 @@ class Server:
         self.options = dataclasses.replace(options or ServerOptions(), **overrides)
         self.port: int | None = None
         self.grpc_port: int | None = None
+        self.codec: CodecPool | None = None  # the decoding workers, once started
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -194,7 +195,7 @@ class Server:
         metrics = None
         if o.metrics_path is not None:
             metrics = Metrics(registry.loaded_versions, registry.load_failures)
-        codec = CodecPool(o.codec_processes)
+        codec = self.codec = CodecPool(o.codec_processes)
         self._stopped = asyncio.Event()
         runner = None
         rest_socket = None
@@ -204,9 +205,10 @@ class Server:
             # Bind (and listen on) the ports first, so a port in use fails before any
             # model loads; connections that arrive while models load wait in the
             # listen backlog and are answered once serving starts, as with TF Serving.
-            rest_socket = _listen("REST", o.host, o.port)
+            rest_socket = listen("REST", o.host, o.port)
             if o.grpc_port is not None:
-                _listen("gRPC", o.host, o.grpc_port).close()  # probe; grpc binds it below
+                listen("gRPC", o.host, o.grpc_port).close()  # probe; grpc binds it below
+            await codec.start()  # forked before models load and gRPC starts threads
             await registry.refresh()
             app = _make_app(registry, o, codec, metrics)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -222,7 +224,7 @@ class Server:
                 try:
                     self.grpc_port = grpc_server.add_insecure_port(f"{o.host}:{o.grpc_port}")
                 except RuntimeError as e:
-                    raise _start_error("gRPC", o.host, o.grpc_port, e) from None
+                    raise start_error("gRPC", o.host, o.grpc_port, e) from None
                 await grpc_server.start()
             if o.poll_interval > 0:
                 watcher = asyncio.get_running_loop().create_task(registry.watch(o.poll_interval))
@@ -309,39 +311,6 @@ class Server:
 
 
 SWITCH_INTERVAL = 0.0005  # seconds; see Server.serve_forever
-
-
-def _listen(api: str, host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (SO_REUSEADDR), or ServerStartError."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as e:
-        raise _start_error(api, host, port, e) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(1024)
-    except OSError as e:
-        sock.close()
-        raise _start_error(api, host, port, e) from None
-    sock.setblocking(False)
-    return sock
-
-
-def _start_error(api: str, host: str, port: int, e: BaseException) -> ServerStartError:
-    if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
-        why = f"port {port} is in use (another server?); pick another with " + (
-            "--rest_api_port" if api == "REST" else "--port"
-        )
-    elif isinstance(e, OSError) and e.strerror:
-        why = f"{e.strerror}; check --host (an address of this machine, e.g. 127.0.0.1)"
-    else:
-        why = (
-            f"cannot bind (port in use, or --host {host!r} is not an address of this "
-            "machine); pick another port or check --host"
-        )
-    return ServerStartError(f"Cannot open the {api} API on {host}:{port}: {why}.")
 
 
 def freeze_startup_objects() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 from tfrl.errors import TfrlError
+from tfrl.ports import ServerStartError
 
 __all__ = ["Code", "ServerStartError", "ServingError"]
 
@@ -48,7 +49,3 @@ class ServingError(TfrlError):
 
     def __reduce__(self) -> tuple:  # picklable, for the codec's worker processes
         return (type(self), (self.code, self.message))
-
-
-class ServerStartError(TfrlError, OSError):
-    """A port could not be opened (in use, or a host that is not this machine's)."""

@@ -3,36 +3,58 @@
 `json.loads`, `np.asarray` on nested lists and `json.dumps` are single C calls
 that hold the GIL for as long as they run (hundreds of ms for a 10 MiB body), so
 a thread would still stall the event loop. Small bodies (the common case) are
-handled inline, where a thread hop would cost more than the work; large ones go
-to worker processes forked from the server on first use. A fork shares the
-server's imported modules, so a worker starts in milliseconds; it closes the
-sockets it inherited (so connections the server closes really close) and only
-ever runs the pure-Python/numpy codec.
+handled inline, where a process hop would cost more than the work; larger ones
+go to worker processes, in two lanes: medium bodies (up to `LARGE_BODY_BYTES`)
+and large ones each have their own workers, so a 20 KiB request never queues
+behind a 10 MiB decode.
+
+The workers are forked when the server starts, from the event-loop thread,
+before any model loads and before gRPC starts (forking later, from a process
+running TensorFlow's and gRPC's threads, is unsafe), and warmed with one call
+each. A fork shares the server's imported modules, so a worker starts in
+milliseconds; it closes the sockets it inherited (so connections the server
+closes really close) and only ever runs the pure-Python/numpy codec. A worker
+dies with the thread that forked it (`PR_SET_PDEATHSIG` on Linux, else a
+watchdog thread), so a killed server leaves no orphan. A worker that dies is
+replaced and the call retried once; a call that hangs past `timeout` kills the
+lane's workers and answers 503, so it cannot hold a model version forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import ctypes
 import json
+import logging
 import multiprocessing
 import os
+import signal
 import stat
+import sys
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from tfrl.serving.codec import decode_request, encode_outputs
+from tfrl.serving.status import Code, ServingError
 
 __all__ = ["CodecPool"]
 
+logger = logging.getLogger(__name__)
+
 INLINE_BODY_BYTES = 16 * 1024  # bodies up to this size are decoded on the event loop
-INLINE_OUTPUT_VALUES = 4096  # answers with up to this many values are encoded there
+LARGE_BODY_BYTES = 1024 * 1024  # bodies over this size go to the large lane
+INLINE_OUTPUT_VALUES = 4096  # answers with up to this many values are encoded inline
+LARGE_OUTPUT_VALUES = 64 * 1024  # answers with more values go to the large lane
+_PR_SET_PDEATHSIG = 1
 
 
 def _close_inherited_sockets() -> None:
-    """Worker initializer: close the server's listening and client sockets."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
@@ -42,41 +64,142 @@ def _close_inherited_sockets() -> None:
             continue
 
 
+def _init_worker() -> None:
+    """Worker initializer: close the server's sockets; exit when the server exits."""
+    if os.path.isdir("/proc/self/fd"):
+        _close_inherited_sockets()
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+                if os.getppid() != parent:  # the parent died before prctl
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tfrl-parent-watch", daemon=True).start()
+
+
+def _decode_in_worker(*args: Any) -> tuple[str, str, dict[str, np.ndarray]]:
+    return decode_request(*args)
+
+
 def _encode_to_bytes(outputs: Mapping[str, np.ndarray], fmt: str) -> bytes:
     return json.dumps(encode_outputs(outputs, fmt)).encode()
 
 
-def _noop() -> None:
-    return None
+def _encode_in_worker(outputs: Mapping[str, np.ndarray], fmt: str) -> bytes:
+    return _encode_to_bytes(outputs, fmt)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+class _Lane:
+    """One process pool; restarted when a worker dies or hangs."""
+
+    def __init__(self, name: str, processes: int) -> None:
+        self.name = name
+        self.processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+            )
+        return self._pool
+
+    def pids(self) -> list[int]:
+        """The lane's worker process ids (for tests and diagnostics)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return sorted(processes)
+
+    def kill(self) -> None:
+        """Kills the workers (e.g. one hangs) and drops the pool; the next call starts afresh."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for pid in list(getattr(pool, "_processes", None) or {}):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class CodecPool:
     """Decodes `:predict` bodies and encodes answers, off the loop when they are large.
 
     Args:
-        processes: worker processes for large bodies. Default 1.
+        processes: worker processes in each of the two lanes (medium and large
+            bodies). Default 1.
+        timeout: seconds a worker may take for one body before it is killed and
+            the request answered 503. Default 120.
     """
 
-    def __init__(self, processes: int = 1) -> None:
-        self._processes = processes
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+    def __init__(self, processes: int = 1, timeout: float = 120.0) -> None:
+        self._timeout = timeout
+        self._medium = _Lane("medium", processes)
+        self._large = _Lane("large", processes)
 
-    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self._processes,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_close_inherited_sockets,
-            )
-        return self._pool
+    @property
+    def lanes(self) -> tuple[_Lane, _Lane]:
+        """The (medium, large) lanes."""
+        return self._medium, self._large
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    def lane_for(self, body_bytes: int) -> _Lane:
+        """The lane that decodes a body of this size (one over `INLINE_BODY_BYTES`)."""
+        return self._large if body_bytes > LARGE_BODY_BYTES else self._medium
+
+    async def start(self) -> None:
+        """Forks every worker now and waits until each answers. Call it from the
+        server's event-loop thread (the workers die with it) before models load
+        and before gRPC starts."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(), fn, *args)
-        except concurrent.futures.process.BrokenProcessPool:
-            self._pool = None  # a worker died (e.g. killed for memory): start afresh
-            raise
+        started = []
+        for lane in self.lanes:
+            pool = lane.executor()  # the fork happens at the first submit, in this thread
+            started += [loop.run_in_executor(pool, _pid) for _ in range(lane.processes)]
+        await asyncio.wait_for(asyncio.gather(*started), self._timeout)
+
+    async def _run(self, lane: _Lane, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            try:
+                return await asyncio.wait_for(
+                    loop.run_in_executor(lane.executor(), fn, *args), self._timeout
+                )
+            except concurrent.futures.process.BrokenProcessPool:
+                lane.kill()  # a worker died (e.g. killed for memory): start afresh
+                logger.warning("A %s-body worker died; restarted it", lane.name)
+                if attempt == 2:
+                    raise ServingError(
+                        Code.UNAVAILABLE,
+                        "The worker decoding this request died twice (out of memory?); "
+                        "send a smaller body or retry later.",
+                    ) from None
+            except TimeoutError:
+                lane.kill()
+                raise ServingError(
+                    Code.UNAVAILABLE,
+                    f"Decoding or encoding this request took over {self._timeout:g} s and "
+                    "was stopped; send a smaller body or retry later.",
+                ) from None
+        raise AssertionError("unreachable")
 
     async def decode(
         self,
@@ -88,15 +211,18 @@ class CodecPool:
         """`codec.decode_request` for this body: inline if small, else in a worker."""
         if len(body) <= INLINE_BODY_BYTES:
             return decode_request(body, signatures, servable, max_rows)
-        return await self._run(decode_request, body, signatures, servable, max_rows)
+        lane = self.lane_for(len(body))
+        return await self._run(lane, _decode_in_worker, body, signatures, servable, max_rows)
 
     async def encode(self, outputs: Mapping[str, np.ndarray], fmt: str) -> bytes:
         """The JSON answer body: inline if small, else in a worker."""
-        if sum(np.size(v) for v in outputs.values()) <= INLINE_OUTPUT_VALUES:
+        values = sum(np.size(v) for v in outputs.values())
+        if values <= INLINE_OUTPUT_VALUES:
             return _encode_to_bytes(outputs, fmt)
-        return await self._run(_encode_to_bytes, outputs, fmt)
+        lane = self._large if values > LARGE_OUTPUT_VALUES else self._medium
+        return await self._run(lane, _encode_in_worker, outputs, fmt)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stops the workers, waiting for calls under way; pending calls are cancelled."""
+        for lane in self.lanes:
+            lane.close()
