@@ -92,3 +92,13 @@ def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path)
     np.testing.assert_array_equal(
         resumed.history.history["objective/scores"][:10], history.history["objective/scores"]
     )
+
+
+def test_identical_rewards_are_not_scaled_by_a_near_zero_std():
+    from tfrl.text.finetune import RunningMoments
+
+    moments = RunningMoments()
+    moments.update(np.full(32, 3.0))  # every sample met a format reward: no spread
+    assert moments.std == 1.0
+    moments.update(np.array([1.0, 5.0]))
+    assert moments.std == pytest.approx(np.std([3.0] * 32 + [1.0, 5.0]))

@@ -154,7 +154,11 @@ class RunningMoments:
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
+        """The running standard deviation; 1.0 until there are two samples or any spread."""
+        std = math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
+        # Identical scores (e.g. a format reward every sample meets) have no scale to divide
+        # by: dividing by ~0 would multiply rewards (and PPO's value targets) by millions.
+        return std if std > 1e-3 else 1.0
 
 
 def speaker_prompts(text: str, min_speeches: int = 5) -> list[str]:
@@ -333,7 +337,7 @@ class FineTuner:
         if mode == "none":
             return scores
         self.moments.update(scores)
-        std = max(self.moments.std, 1e-6)
+        std = self.moments.std
         return (scores - self.moments.mean) / std if mode == "standardize" else scores / std
 
     def advantages(
