@@ -20,9 +20,8 @@ def _mode(path):
 def test_atomic_directory_is_readable_by_others_as_mkdir_would_make_it(tmp_path, umask_022):
     # An export read by TF Serving running as another user needs 0755, not tempfile's 0700.
     target = tmp_path / "model" / "1"
-    with atomic_directory(str(target)) as tmp:
-        with open(os.path.join(tmp, "saved_model.pb"), "w") as f:
-            f.write("x")
+    with atomic_directory(str(target)) as tmp, open(os.path.join(tmp, "saved_model.pb"), "w") as f:
+        f.write("x")
     assert _mode(target) == 0o755
 
 

@@ -78,7 +78,8 @@ def sklearn_datasets():
         from tfrl.errors import MissingDependencyError
 
         raise MissingDependencyError(
-            'The offline data sets come from scikit-learn, a tfrl dependency: pip install -e . (or pip install scikit-learn==1.9.1).'
+            "The offline data sets come from scikit-learn, a tfrl dependency: "
+            "pip install scikit-learn==1.9.1 (or reinstall tfrl)."
         ) from e
     return datasets
 

@@ -15,8 +15,8 @@ languages never run. HTML comments on the lines right above a fence say how:
     <!-- readme-test: skip "reason" -->         never run it (a reason is required)
 
 A ```sh block that runs `make` must be skipped (here `.venv` is the environment
-running the tests, which `make` would reinstall). Scripts are padded so that line numbers in tracebacks and in a failing shell
-command's report are the Markdown file's own.
+running the tests, which `make` would reinstall). Scripts are padded so that line numbers
+in tracebacks and in a failing shell command's report are the Markdown file's own.
 """
 
 from __future__ import annotations
