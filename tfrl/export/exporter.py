@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -15,9 +16,14 @@ from tfrl.errors import ExportError
 from tfrl.export.signature import SERVING_DEFAULT, serving_function
 from tfrl.export.versions import next_version
 
-__all__ = ["export", "load"]
+__all__ = ["EXPORT_INFO", "export", "load", "read_export_info"]
 
 logger = logging.getLogger(__name__)
+
+# What tfrl records about an export, beside the SavedModel (TF Serving ignores
+# assets.extra/): {"serving_default": "agent"} when serving_default is the
+# observations-in, `action`-out signature, "domain" when a domain passed its own.
+EXPORT_INFO = os.path.join("assets.extra", "tfrl_export.json")
 
 
 def export(
@@ -87,6 +93,10 @@ def export(
     try:
         with atomic_directory(path) as tmp:
             saver.save(tmp)
+            kind = "agent" if serving_default is None else "domain"
+            os.makedirs(os.path.join(tmp, os.path.dirname(EXPORT_INFO)), exist_ok=True)
+            with open(os.path.join(tmp, EXPORT_INFO), "w") as f:
+                json.dump({"serving_default": kind}, f)
     except FileExistsError as e:
         raise ExportError(
             f"{path} appeared while exporting (another export wrote it); retry with version=None."
@@ -128,3 +138,13 @@ def load(path: str) -> Any:
         return tf.saved_model.load(path)
     except Exception as e:
         raise ExportError(f"tf.saved_model.load cannot load {path}: {e}") from e
+
+
+def read_export_info(path: str) -> dict:
+    """What `export()` recorded about the version directory `path`; {} if not a tfrl export."""
+    try:
+        with open(os.path.join(path, EXPORT_INFO)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
