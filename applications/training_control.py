@@ -10,7 +10,8 @@
    keeps or doubles the learning rate and is rewarded by the change of
    validation accuracy (plus the final accuracy).
 2. Exports it to `saved_models/lr_controller/<N>/`.
-3. On the held-out task (a model/data pair never trained on) runs plain
+3. On the held-out task (a model and a data set absent from `--train-tasks`;
+   an evaluation data set that is trained on is refused) runs plain
    `model.fit` for each seed with: the exported controller through
    `tfrl.keras.RLController`, each fixed rate of `--grid`,
    `ReduceLROnPlateau` and cosine decay (both from `--initial-lr`, like the
