@@ -34,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 import tfrl  # noqa: E402
 from environments import image_classification as ic  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
+from tfrl.export.classifier import classifier_function  # noqa: E402
 
 ENV_ID = "tfrl/ImageClassification-v0"
 
@@ -122,10 +123,15 @@ def train_dqn(args: Args, seed: int) -> tuple:
 
 
 def dqn_labels(agent, images: np.ndarray) -> np.ndarray:
-    """The greedy policy's labels (argmax of the Q-values), in batches."""
-    network = agent._q_network  # the Keras Q-network the agent trains
-    scores = [network(images[i : i + 512])[0].numpy() for i in range(0, len(images), 512)]
-    return np.concatenate(scores).argmax(axis=1)
+    """The greedy policy's labels (argmax of the Q-values), in batches of 512.
+
+    Computed by the classifier export's own `serving_default` function, so these
+    are the labels the exported model serves.
+    """
+    serve = classifier_function(agent.policy)
+    dtype = agent.policy.time_step_spec.observation.dtype
+    batches = [images[i : i + 512] for i in range(0, len(images), 512)]
+    return np.concatenate([serve(images=tf.constant(b, dtype))["labels"].numpy() for b in batches])
 
 
 def run_seed(args: Args, seed: int) -> dict:

@@ -10,7 +10,8 @@
    keeps or doubles the learning rate and is rewarded by the change of
    validation accuracy (plus the final accuracy).
 2. Exports it to `saved_models/lr_controller/<N>/`.
-3. On the held-out task (a model/data pair never trained on) runs plain
+3. On the held-out task (a model and a data set absent from `--train-tasks`;
+   an evaluation data set that is trained on is refused) runs plain
    `model.fit` for each seed with: the exported controller through
    `tfrl.keras.RLController`, each fixed rate of `--grid`,
    `ReduceLROnPlateau` and cosine decay (both from `--initial-lr`, like the
@@ -36,7 +37,14 @@ import tensorflow as tf  # noqa: E402
 
 import tfrl  # noqa: E402
 from environments import training_control as tc  # noqa: E402
+from environments.training_control.tasks import parse_task  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
+from tfrl.errors import ConfigError  # noqa: E402
+
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
+from confidence import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/TrainingControl-v0"
 
@@ -45,8 +53,8 @@ ENV_ID = "tfrl/TrainingControl-v0"
 class Args:
     train_tasks: str = "linear:digits,mlp:digits,cnn:digits,mlp:synthetic"
     """comma-separated '<model>:<dataset>' tasks the controller trains on"""
-    eval_task: str = "mlp2:synthetic"
-    """the held-out task it is evaluated on inside model.fit"""
+    eval_task: str = "mlp2:breast_cancer"
+    """held-out task evaluated inside model.fit (its model and data set are never trained on)"""
     epochs: int = 15
     """epochs per training run (the controller decides after each but the last)"""
     total_env_steps: int = 3_000
@@ -75,7 +83,26 @@ def parse_args(argv: list[str] | None = None) -> Args:
         parser.add_argument(
             f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
         )
-    return Args(**vars(parser.parse_args(argv)))
+    args = Args(**vars(parser.parse_args(argv)))
+    try:
+        check_held_out(args)
+    except ConfigError as e:
+        parser.error(str(e))
+    return args
+
+
+def check_held_out(args: Args) -> None:
+    """Refuses an evaluation task whose data set the controller trains on (not held out)."""
+    _, eval_dataset = parse_task(args.eval_task)
+    train_tasks = args.train_tasks.split(",")
+    overlap = [t for t in train_tasks if parse_task(t)[1] == eval_dataset]
+    if overlap:
+        raise ConfigError(
+            f"--eval-task {args.eval_task} is not held out: its data set {eval_dataset!r} is in "
+            f"--train-tasks ({', '.join(overlap)}), so the comparison would measure a controller "
+            "on data it trained on. Evaluate on a data set absent from --train-tasks "
+            "(default: mlp2:breast_cancer)."
+        )
 
 
 def train_controller(args: Args):
@@ -158,17 +185,6 @@ class _RateLog(tf.keras.callbacks.Callback):
         self.rates.append(float(tf.keras.backend.get_value(lr)))
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (Student t)."""
-    from scipy import stats
-
-    values = np.asarray(values, float)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(half)
-
-
 def evaluate_methods(args: Args, controller_path: str) -> dict[str, list[dict]]:
     """Every method × seed on the held-out task."""
     methods = ["RLController", *[f"fixed lr={g}" for g in args.grid.split(",")]]
@@ -201,6 +217,7 @@ def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
 
 
 def main(args: Args) -> int:
+    check_held_out(args)
     agent, seconds = train_controller(args)
     print(
         f"Controller: DQN, {args.total_env_steps} decisions on {args.train_tasks} "

@@ -59,3 +59,18 @@ def test_training_control_app_trains_exports_and_compares(tmp_path):
         assert method in result.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert os.path.isfile(tmp_path / "lr_controller" / "1" / "saved_model.pb")
+
+
+def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):
+    sys.path.insert(0, ROOT)
+    from applications import training_control as app
+
+    assert app.parse_args([]).eval_task == "mlp2:breast_cancer"  # the default is held out
+    with pytest.raises(SystemExit) as exit_info:
+        app.parse_args(
+            ["--train-tasks", "linear:digits,mlp:synthetic", "--eval-task", "mlp2:synthetic"]
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--eval-task mlp2:synthetic is not held out" in err
+    assert "its data set 'synthetic' is in --train-tasks (mlp:synthetic)" in err

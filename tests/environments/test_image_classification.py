@@ -101,7 +101,10 @@ def test_bad_config_is_refused_clearly(kwargs, error, match):
         gym.make(ENV_ID, **kwargs)
 
 
-@pytest.mark.parametrize(("name", "shape"), [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))],
+)
 def test_tfds_loaders_with_mock_data(name, shape):
     data_lib.load_raw.cache_clear()
     try:

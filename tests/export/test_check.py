@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import tensorflow as tf
 from tests.export.tiny_agents import greedy_actions, observations
 from tfrl.errors import ExportError
 from tfrl.export import check_export
+from tfrl.export.exporter import EXPORT_INFO, read_export_info
 
 
 def test_check_passes_on_every_kind(exports):
@@ -79,16 +81,42 @@ def test_no_serving_default(tmp_path):
         check_export(str(tmp_path / "1"))
 
 
-def test_serving_default_without_action(tmp_path):
+def _save_module(path, fn) -> None:
+    """A SavedModel whose serving_default is `fn` of an `observation` batch [None, 4]."""
     module = tf.Module()
     module.v = tf.Variable(1.0)
     module.f = tf.function(
-        lambda observation: {"y": observation * module.v},
+        lambda observation: fn(observation, module.v),
         input_signature=[tf.TensorSpec([None, 4], name="observation")],
     )
-    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.f})
-    with pytest.raises(ExportError, match=r"has no 'action' output"):
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.f})
+
+
+def test_action_is_required_only_of_agent_exports(tmp_path):
+    _save_module(tmp_path / "1", lambda obs, v: {"y": obs * v})
+    # Not recorded as an agent export (a domain signature): 'y' alone is fine.
+    (serving,) = check_export(str(tmp_path / "1")).versions[0].signatures
+    assert serving.outputs == {"y": ("float32", (2, 4))}
+    # Recorded by tfrl.export() as an agent export: it must return 'action'.
+    info = tmp_path / "1" / EXPORT_INFO
+    info.parent.mkdir(exist_ok=True)
+    info.write_text(json.dumps({"serving_default": "agent"}))
+    with pytest.raises(ExportError, match=r"has no 'action' output \(outputs: \['y'\]\)"):
         check_export(str(tmp_path / "1"))
+
+
+def test_export_records_agent_and_domain_signatures(exports):
+    for path in exports.values():
+        assert read_export_info(path) == {"serving_default": "agent"}
+
+
+def test_non_finite_and_unbatched_outputs_fail(tmp_path):
+    _save_module(tmp_path / "a" / "1", lambda obs, v: {"y": obs * v / 0.0})
+    with pytest.raises(ExportError, match=r"output 'y' of .* is not finite on sample input"):
+        check_export(str(tmp_path / "a"))
+    _save_module(tmp_path / "b" / "1", lambda obs, v: {"y": tf.reduce_sum(obs) * v})
+    with pytest.raises(ExportError, match=r"output 'y' .* has shape \(\) for a batch of 2"):
+        check_export(str(tmp_path / "b"))
 
 
 def test_saved_model_cli_runs_serving_default(agents, exports):

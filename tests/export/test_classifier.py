@@ -1,5 +1,9 @@
 """Classifier exports: images in, labels + per-class scores out; served with shape checks."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,6 +12,7 @@ import tfrl
 from tests.export.tiny_agents import make_agent
 from tests.serving.client import call
 from tfrl.errors import ExportError
+from tfrl.export.exporter import read_export_info
 from tfrl.serving import ModelConfig, Server
 
 ENV_ID = "tfrl/ImageClassification-v0"
@@ -36,6 +41,26 @@ def test_serving_default_returns_labels_scores_and_names(classifier, tmp_path):
     assert names == [["other", "2"][i] for i in q_values.argmax(axis=1)]
     # TF-Agents' own signatures stay beside serving_default.
     assert "action" in tfrl.load(path).signatures
+
+
+def test_check_export_passes_on_a_classifier_export(classifier, tmp_path):
+    path = tfrl.export.export_classifier(classifier[0], str(tmp_path / "clf"))
+    assert read_export_info(path) == {"serving_default": "domain"}
+    version = tfrl.export.check_export(path).versions[0]
+    serving = {s.name: s for s in version.signatures}["serving_default"]
+    assert serving.inputs == {"images": ("float32", (None, 8, 8, 1))}
+    assert serving.outputs == {
+        "label_names": ("object", (2,)),
+        "labels": ("int64", (2,)),
+        "scores": ("float32", (2, 2)),
+    }
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "tfrl"), "export", "--check", path],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
 
 
 def test_non_image_policies_and_bad_names_are_refused(classifier, tmp_path):

@@ -55,10 +55,15 @@ def test_controller_sets_the_optimizers_learning_rate_during_fit():
 def test_learned_controller_exports_and_reloads_with_the_same_decisions(tmp_path):
     x, y = data()
     learner = tfrl.keras.RLController(learning=True, seed=0, train_steps=5)
+    initial = [w.numpy().copy() for w in learner.agent.policy.variables()]
     for _ in range(2):
         compiled().fit(x, y, validation_split=0.25, epochs=3, callbacks=[learner], verbose=0)
     assert len(learner._transitions) == 4  # 2 decisions per 3-epoch fit
     assert learner._transitions[-1][4]  # the last one ends the episode
+    # It learned: 5 DQN steps after each fit with transitions, and the Q-network moved.
+    assert int(learner.agent.train_step_counter.numpy()) == 10
+    trained = [w.numpy() for w in learner.agent.policy.variables()]
+    assert any(not np.allclose(a, b) for a, b in zip(initial, trained))
     path = learner.export(str(tmp_path / "lr_controller"))
     reloaded = tfrl.keras.RLController(path)
     spy = LearningRateSpy()
@@ -67,6 +72,26 @@ def test_learned_controller_exports_and_reloads_with_the_same_decisions(tmp_path
     for observation, action in zip(reloaded.observations, reloaded.actions):
         assert greedy._act(observation) == action
     assert spy.rates == pytest.approx(reloaded.learning_rates)
+
+
+def test_learning_seed_fixes_the_controller_and_leaves_the_global_seed_alone():
+    def draw_after(global_seed: int, controller_seed: int):
+        tf.random.set_seed(global_seed)
+        controller = tfrl.keras.RLController(learning=True, seed=controller_seed)
+        return tf.random.uniform([4]).numpy(), [
+            w.numpy() for w in controller.agent.policy.variables()
+        ]
+
+    draw, weights = draw_after(1, controller_seed=7)
+    same_draw, same_weights = draw_after(1, controller_seed=8)
+    other_draw, other_weights = draw_after(2, controller_seed=7)
+    # The user's global seed, not the controller's, decides what they draw next.
+    np.testing.assert_array_equal(draw, same_draw)
+    assert not np.allclose(draw, other_draw)
+    # The controller's seed, not the global one, decides its initial weights.
+    for a, b in zip(weights, other_weights):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(weights[0], same_weights[0])
 
 
 def test_a_schedule_instead_of_a_variable_is_refused():

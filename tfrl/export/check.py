@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrl.errors import ExportError
+from tfrl.export.exporter import read_export_info
 from tfrl.export.session_model import SessionModel, TensorInfo
 from tfrl.export.signature import SERVING_DEFAULT
 from tfrl.export.versions import SAVED_MODEL_FILES, is_version_name, list_versions
@@ -124,7 +125,10 @@ def check_export(path: str) -> CheckReport:
 
     Raises:
         ExportError: naming the first problem (no SavedModel, a non-integer
-            version directory, no `serving_default`, a signature that fails).
+            version directory, no `serving_default`, a signature that fails, a
+            `serving_default` output that is not batch-first or not finite, or
+            no `action` from an agent export's `serving_default`; domain
+            signatures such as a classifier's need no `action`).
     """
     path = os.path.abspath(path)
     if not os.path.isdir(path):
@@ -166,13 +170,24 @@ def _check_version(path: str, version: int) -> VersionCheck:
                 f"{sorted(model.signature_defs)}); TF Serving calls it when a request names "
                 "none. Re-export with tfrl.export(), which adds it."
             )
-        checks = [_check_signature(model, name) for name in sorted(model.signature_defs)]
+        agent_export = read_export_info(path).get("serving_default") == "agent"
+        checks = [
+            _check_signature(model, name, require_action=agent_export)
+            for name in sorted(model.signature_defs)
+        ]
     finally:
         model.close()
     return VersionCheck(version, path, checks)
 
 
-def _check_signature(model: SessionModel, name: str) -> SignatureCheck:
+def _check_signature(model: SessionModel, name: str, require_action: bool) -> SignatureCheck:
+    """Runs one signature on a sample batch built from its own inputs.
+
+    Every `serving_default` must return batch-first outputs, finite where
+    numeric; an agent export's (`tfrl.export` without a domain signature)
+    must also return `action`. Domain signatures (a classifier's labels and
+    scores, a recommender's slate) need no `action`.
+    """
     inputs = model.inputs[name]
     feeds = {k: sample_input(info) for k, info in inputs.items()}
     try:
@@ -183,12 +198,13 @@ def _check_signature(model: SessionModel, name: str) -> SignatureCheck:
             f"{ {k: v.tolist() for k, v in feeds.items()} }: {e}"
         ) from e
     if name == SERVING_DEFAULT:
-        # Agent exports (with TF-Agents' `action` signature) answer with an action;
-        # domain exports (e.g. a text generator) return what their clients need.
-        if "action" in model.signature_defs and "action" not in outputs:
+        if not outputs:
+            raise ExportError(f"{SERVING_DEFAULT!r} of {model.path} returns no outputs.")
+        if require_action and "action" not in outputs:
             raise ExportError(
                 f"{SERVING_DEFAULT!r} of {model.path} has no 'action' output (outputs: "
-                f"{sorted(outputs)}); re-export with tfrl.export()."
+                f"{sorted(outputs)}), but tfrl.export() recorded it as an agent export, "
+                "whose serving_default returns 'action'; re-export with tfrl.export()."
             )
         for k, value in outputs.items():
             if np.ndim(value) == 0 or np.shape(value)[0] != SAMPLE_BATCH:
@@ -196,6 +212,12 @@ def _check_signature(model: SessionModel, name: str) -> SignatureCheck:
                     f"{SERVING_DEFAULT!r} output {k!r} of {model.path} has shape "
                     f"{np.shape(value)} for a batch of {SAMPLE_BATCH}; outputs must have "
                     "the batch as dimension 0."
+                )
+            array = np.asarray(value)
+            if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+                raise ExportError(
+                    f"{SERVING_DEFAULT!r} output {k!r} of {model.path} is not finite on "
+                    f"sample input ({array.tolist()}); check the exported model's weights."
                 )
     return SignatureCheck(
         name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -15,9 +16,14 @@ from tfrl.errors import ExportError
 from tfrl.export.signature import SERVING_DEFAULT, serving_function
 from tfrl.export.versions import next_version
 
-__all__ = ["export", "load"]
+__all__ = ["EXPORT_INFO", "export", "load", "read_export_info"]
 
 logger = logging.getLogger(__name__)
+
+# What tfrl records about an export, beside the SavedModel (TF Serving ignores
+# assets.extra/): {"serving_default": "agent"} when serving_default is the
+# observations-in, `action`-out signature, "domain" when a domain passed its own.
+EXPORT_INFO = os.path.join("assets.extra", "tfrl_export.json")
 
 
 def export(
@@ -80,7 +86,7 @@ def export(
     serving = serving_default if serving_default is not None else serving_function(policy)
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     saver.signatures[SERVING_DEFAULT] = serving
-    _write(path, saver.save)
+    _write(path, saver.save, "agent" if serving_default is None else "domain")
     logger.info("Exported %s to %s", type(policy).__name__, path)
     return path
 
@@ -102,11 +108,15 @@ def _version_path(base_path: str, version: int | None) -> str:
     return path
 
 
-def _write(path: str, save: Any) -> None:
-    """Runs `save(tmp_dir)` and renames the directory to `path` when complete."""
+def _write(path: str, save: Any, kind: str) -> None:
+    """Runs `save(tmp_dir)`, records what `serving_default` is (`kind`: "agent", which
+    answers with an `action`, or "domain") and renames the directory to `path`."""
     try:
         with atomic_directory(path) as tmp:
             save(tmp)
+            os.makedirs(os.path.join(tmp, os.path.dirname(EXPORT_INFO)), exist_ok=True)
+            with open(os.path.join(tmp, EXPORT_INFO), "w") as f:
+                json.dump({"serving_default": kind}, f)
     except FileExistsError as e:
         raise ExportError(
             f"{path} appeared while exporting (another export wrote it); retry with version=None."
@@ -129,7 +139,7 @@ def _export_module(module: tf.Module, base_path: str, version: int | None) -> st
             f"{type(module).__name__}.serving_signatures() has no {SERVING_DEFAULT!r}; "
             "TF Serving calls it when a request names no signature."
         )
-    _write(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures))
+    _write(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures), "domain")
     logger.info("Exported %s to %s", type(module).__name__, path)
     return path
 
@@ -163,3 +173,13 @@ def load(path: str) -> Any:
         return tf.saved_model.load(path)
     except Exception as e:
         raise ExportError(f"tf.saved_model.load cannot load {path}: {e}") from e
+
+
+def read_export_info(path: str) -> dict:
+    """What `export()` recorded about the version directory `path`; {} if not a tfrl export."""
+    try:
+        with open(os.path.join(path, EXPORT_INFO)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}

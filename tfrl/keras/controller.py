@@ -70,7 +70,8 @@ class RLController(tf.keras.callbacks.Callback):
             learning reward (as the env's). Default 1.0.
         epsilon: exploration rate in learning mode. Default 0.2.
         train_steps: DQN gradient steps after each `fit` in learning mode. Default 200.
-        seed: seeds exploration in learning mode. Default None.
+        seed: seeds exploration and the controller's initial weights in learning
+            mode, without touching TensorFlow's global seed. Default None.
 
     Attributes:
         learning_rates: the learning rate of every epoch of the last `fit`.
@@ -227,16 +228,32 @@ def _accuracy(logs: dict, prefix: str) -> float:
 
 
 def _learning_agent(seed: int | None) -> Any:
+    """A DQN over the controller's features; `seed` seeds its Q-network's initial weights.
+
+    The seed goes to the layers' own initialisers, so the user's global
+    TensorFlow seed and random state are left as they were.
+    """
     from tfrl.agents import make
 
-    if seed is not None:
-        tf.random.set_seed(seed)
+    def dense(units: int, index: int, **kwargs: Any) -> tf.keras.layers.Dense:
+        init_seed = None if seed is None else seed * 3 + index
+        return tf.keras.layers.Dense(
+            units, kernel_initializer=tf.keras.initializers.GlorotUniform(init_seed), **kwargs
+        )
+
+    q_network = tf.keras.Sequential(
+        [
+            dense(64, 0, activation="relu"),
+            dense(64, 1, activation="relu"),
+            dense(len(features.LR_FACTORS), 2),
+        ]
+    )
     return make(
         "dqn",
         _Specs(),
+        q_network=q_network,
         learning_rate=1e-3,
         gamma=0.9,
-        hidden_units=(64, 64),
         target_update_period=50,
         epsilon_start=0.0,
         epsilon_end=0.0,

@@ -16,7 +16,11 @@ Observation (float32, `OBSERVATION_SIZE` values), after each epoch:
     6  change of the validation accuracy since the previous decision
     7  log10 of the gradient norm as the optimizer applied it:
        ‖Δw‖ / (learning rate · steps) over the epoch (the mean gradient's
-       norm for plain SGD), divided by 5
+       norm for plain SGD), divided by 5. A proxy, not the gradient: with
+       momentum the update carries past gradients (the proxy grows up to
+       1/(1 − momentum) × along a steady direction), and with adaptive
+       optimizers (Adam, RMSprop) the step is normalised per weight, so the
+       proxy tracks the update size rather than the gradient's
     8  log10 of the current learning rate, divided by 5
     9  log10 of the learning rate / the initial learning rate
     10 progress: finished epochs / planned epochs
@@ -140,7 +144,11 @@ class TrainingStats:
 
 
 def update_norm(before: np.ndarray, after: np.ndarray, learning_rate: float, steps: int) -> float:
-    """‖after − before‖ / (learning_rate · steps): the mean applied gradient's norm."""
+    """‖after − before‖ / (learning_rate · steps): the mean applied gradient's norm.
+
+    Exact for plain SGD; with momentum or adaptive optimizers (Adam) it measures
+    the applied update, not the gradient (see the module docstring, feature 7).
+    """
     return float(np.linalg.norm(after - before) / max(learning_rate * max(steps, 1), 1e-12))
 
 
