@@ -30,7 +30,9 @@ class SlateQConfig(AgentConfig):
     """SlateQ hyper-parameters.
 
     Defaults were set on `tfrl/Recommendation-v0`'s RecSim preset (10
-    candidates, slates of 2); the paper trains on YouTube logs with its own
+    candidates, slates of 2) with the three session totals in the user
+    observation (`session_features=True`, which makes the budget computable;
+    the preset now leaves them out, as RecSim does); the paper trains on YouTube logs with its own
     networks and a known choice model, while here the choice model is learned.
 
     Attributes:
