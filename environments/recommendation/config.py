@@ -52,6 +52,14 @@ class RecommendationConfig:
         max_steps: truncates a session after this many slates; None never. Default 500.
         observation: "dict" ({user, candidates, response}) or "flat" (one Box,
             for agents that need it). Default "dict".
+        session_features: append three running session totals to the user
+            features (minutes watched, slates without a click, Σ minutes × quality
+            of the clicked documents, each in hundreds). With them the budget
+            left is a known function of the observation (budget − total minutes
+            − no_click_cost · no-click slates + budget_quality_factor · Σ minutes
+            × quality), so the session is fully observed. Default True; the
+            "recsim" preset sets False (RecSim's user observation is the
+            interests alone).
         preset: the name of the preset these values came from, or None.
     """
 
@@ -75,6 +83,7 @@ class RecommendationConfig:
     interest_drift: float = 0.3
     max_steps: int | None = 500
     observation: str = "dict"
+    session_features: bool = True
     preset: str | None = None
 
     @classmethod
@@ -99,10 +108,18 @@ class RecommendationConfig:
                 f"{self.num_candidates}: a slate shows distinct candidates. Lower slate_size "
                 "or raise num_candidates."
             )
-        if not (isinstance(self.budget, (int, float)) and self.budget > 0):
+        if not (
+            isinstance(self.budget, (int, float))
+            and not isinstance(self.budget, bool)
+            and math.isfinite(self.budget)
+            and self.budget > 0
+        ):
             raise ConfigError(
-                f"budget={self.budget!r} must be a positive number of minutes (e.g. 120)."
+                f"budget={self.budget!r} must be a positive, finite number of minutes "
+                "(e.g. 120); to cap sessions by length instead, use max_steps."
             )
+        if not isinstance(self.session_features, bool):
+            raise ConfigError(f"session_features={self.session_features!r} must be True or False.")
         for name in ("no_click_cost", "quality_noise", "interest_drift", "no_click_mass"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -149,6 +166,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "no_click_mass": 1.0,
         "interest_drift": 0.3,
         "max_steps": None,
+        "session_features": False,
         "preset": "recsim",
     },
 }

@@ -63,7 +63,7 @@ def click_weights(
     P(click candidate i | slate S) = w_i / (w_0 + Σ_{j∈S} w_j), P(no click) = w_0 / (…).
 
     Args:
-        user: (B, T + 3) user features (interests first).
+        user: (B, T) or (B, T + 3) user features (interests first).
         candidates: (B, N, D) candidate features (topics first, then appeal, length).
         config: the environment's config.
 
@@ -126,7 +126,7 @@ class _Sessions:
         self.budget = np.zeros(batch)
         # What the recommender has seen of the session: minutes watched, slates
         # without a click, and Σ minutes × quality over the clicked documents.
-        self.session = np.zeros((batch, SESSION_FEATURES))
+        self.session = np.zeros((batch, SESSION_FEATURES if c.session_features else 0))
         self.steps = np.zeros(batch, np.int64)
         self.response = np.full(batch, c.slate_size, np.int64)
         self.features = np.zeros((batch, n, self.feature_width))
@@ -217,11 +217,12 @@ class _Sessions:
             clicked[:, None], np.clip(interests + update, -1.0, 1.0), interests
         )
         self.budget[rows] = budget
-        session = self.session[rows]
-        session[:, 0] += watch / 100.0
-        session[:, 1] += ~clicked / 100.0
-        session[:, 2] += watch * quality / 100.0
-        self.session[rows] = session
+        if c.session_features:
+            session = self.session[rows]
+            session[:, 0] += watch / 100.0
+            session[:, 1] += ~clicked / 100.0
+            session[:, 2] += watch * quality / 100.0
+            self.session[rows] = session
         self.steps[rows] += 1
         self.response[rows] = choice
         self._sample_candidates(rows, u[:, 2:])
@@ -241,12 +242,13 @@ class _Sessions:
 
 def _observation_space(config: RecommendationConfig, width: int) -> gym.Space:
     n, t, k = config.num_candidates, config.num_topics, config.slate_size
-    low = np.concatenate([np.full(t, -1.0), np.full(SESSION_FEATURES, -np.inf)])
-    high = np.concatenate([np.full(t, 1.0), np.full(SESSION_FEATURES, np.inf)])
+    s = SESSION_FEATURES if config.session_features else 0
+    low = np.concatenate([np.full(t, -1.0), np.full(s, -np.inf)])
+    high = np.concatenate([np.full(t, 1.0), np.full(s, np.inf)])
     user = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
     candidates = gym.spaces.Box(-np.inf, np.inf, (n, width), np.float32)
     if config.observation == "flat":
-        size = t + SESSION_FEATURES + n * width + k + 1
+        size = t + s + n * width + k + 1
         return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
     return gym.spaces.Dict(
         {"user": user, "candidates": candidates, "response": gym.spaces.Discrete(k + 1)}
@@ -259,6 +261,17 @@ def _flatten(observation: dict[str, np.ndarray], slate_size: int) -> np.ndarray:
     return np.concatenate(
         [observation["user"], observation["candidates"].reshape(batch, -1), onehot], axis=1
     )
+
+
+def _as_slates(action: Any, batch: int) -> np.ndarray:
+    """`action` as a (batch, k) int64 array; non-integer ids are refused, not truncated."""
+    array = np.asarray(action)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise SlateError(
+            f"A slate holds integer candidate ids, got {array.dtype} values "
+            f"{np.ravel(array)[:8].tolist()}; pass ints (e.g. np.int64), not floats."
+        )
+    return array.astype(np.int64).reshape(batch, -1)
 
 
 def _check_slates(slates: np.ndarray, config: RecommendationConfig) -> None:
@@ -302,7 +315,8 @@ class RecommendationEnv(gym.Env):
     choice model over the slate plus a no-click option, and watches it. Users'
     topic interests drift toward what they consume. Each session has a time
     budget: watching a document spends its watch time but gives some back in
-    proportion to its (hidden) quality, and a slate without a click costs
+    proportion to its quality (not among the candidates' features), and a slate
+    without a click costs
     `no_click_cost`; the session ends when the budget is spent. So clickbait
     (high appeal, low quality) pays now and costs later.
 
@@ -316,8 +330,9 @@ class RecommendationEnv(gym.Env):
     drains (−w + 0.4 · w · quality), and 1 minute lost per ignored slate. A
     myopic recommender that maximizes the next click's expected minutes shows
     appealing documents, gets the higher click-through rate, and ends sessions
-    early. `preset="recsim"` is RecSim's interest evolution exactly (see
-    `RecommendationConfig`).
+    early. `preset="recsim"` is RecSim's interest evolution as its
+    `create_environment` builds it, with RecSim's user observation (see
+    `RecommendationConfig` and the observation space below).
 
     ## Action space
     `SlateSpace(num_candidates, slate_size)` (a `MultiDiscrete([N] * k)` of
@@ -325,14 +340,25 @@ class RecommendationEnv(gym.Env):
     slate that repeats an id or names one outside `0..N-1` raises `SlateError`.
 
     ## Observation space
-    `Dict` of `user` (`Box((T + 3,))`: the user's topic interests in [−1, 1],
-    then what the recommender has seen of the session, in hundreds: minutes
-    watched, slates without a click, and Σ minutes × quality of the clicked
-    documents, the satisfaction signal RecSim's responses report),
-    `candidates` (`Box(N, D)`: per candidate its topic mixture (T), then for
+    `Dict` of `user`, `candidates` and `response`. `user` is `Box((T + 3,))`
+    by default: the user's topic interests in [−1, 1], then three running
+    session totals, in hundreds: minutes watched, slates without a click, and
+    Σ minutes × quality of the clicked documents. Those totals make the budget
+    left a known function of the observation (budget − minutes − no_click_cost
+    · no-click slates + budget_quality_factor · Σ minutes × quality, to float
+    rounding), so in the default config the user's state (interests and budget
+    left) is observed; the agents tuned on it use them.
+    `session_features=False` drops them (`Box((T,))`), and `preset="recsim"`
+    does so: RecSim's user observation is the interests alone
+    (`IEvUserState.create_observation`), with the budget hidden. (RecSim's
+    per-step response also reports the clicked document's watch time and
+    quality; `response` here reports only the position clicked.)
+    `candidates` is `Box(N, D)`: per candidate its topic mixture (T), then for
     corpus documents its appeal and length in minutes; RecSim's are cluster
-    one-hots, D = 20) and `response` (`Discrete(k + 1)`: the slate position
-    clicked last step, k for none). Quality and the budget are hidden.
+    one-hots, D = 20. `response` is `Discrete(k + 1)`: the slate position
+    clicked last step, k for none. A candidate's quality is not among its
+    features (with session features, the clicked one's shows afterwards in the
+    running total).
     `observation="flat"` concatenates them (response one-hot) into one `Box`.
 
     ## Rewards
@@ -382,7 +408,7 @@ class RecommendationEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action: Any):
-        slate = np.asarray(action, dtype=np.int64).reshape(1, -1)
+        slate = _as_slates(action, 1)
         _check_slates(slate, self.config)
         reward, terminated, truncated, clicked = self._sessions.step(
             self._rows, slate, [self.np_random]
@@ -454,7 +480,7 @@ class RecommendationVectorEnv(gym.vector.VectorEnv):
         return self._observation(), {"quality": self._sessions.quality.copy()}
 
     def step(self, actions: Any):
-        slates = np.asarray(actions, dtype=np.int64).reshape(self.num_envs, -1)
+        slates = _as_slates(actions, self.num_envs)
         n = self.num_envs
         reward = np.zeros(n)
         terminated = np.zeros(n, bool)

@@ -128,6 +128,20 @@ def test_slateq_contract_fit_checkpoint_export_serve(tmp_path):
         assert status == 400 and "expects [-1, 13]" in body["error"]
 
 
+def test_served_action_has_the_policys_shape_for_single_item_slates(tmp_path):
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, slate_size=1)
+    agent = tfrl.agents.make("slateq", env, **SMALL)
+    time_step = env.reset()
+    expected = agent.policy.action(time_step).action.numpy()
+    assert expected.shape == (4,)
+    path = tfrl.export(agent, str(tmp_path / "recommender"))
+    served = tfrl.load(path).signatures["serving_default"](
+        user=time_step.observation["user"], candidates=time_step.observation["candidates"]
+    )
+    np.testing.assert_array_equal(served["action"].numpy(), expected)
+    np.testing.assert_array_equal(served["slate"].numpy(), expected[:, None])
+
+
 def test_slateq_refuses_the_flat_observation():
     env = tfrl.envs.make("tfrl/Recommendation-v0", observation="flat")
     with pytest.raises(IncompatibleAgentError, match="'slateq' needs the recommendation"):

@@ -30,7 +30,9 @@ class SlateQConfig(AgentConfig):
     """SlateQ hyper-parameters.
 
     Defaults were set on `tfrl/Recommendation-v0`'s RecSim preset (10
-    candidates, slates of 2); the paper trains on YouTube logs with its own
+    candidates, slates of 2) with the three session totals in the user
+    observation (`session_features=True`, which makes the budget computable;
+    the preset now leaves them out, as RecSim does); the paper trains on YouTube logs with its own
     networks and a known choice model, while here the choice model is learned.
 
     Attributes:
@@ -41,7 +43,8 @@ class SlateQConfig(AgentConfig):
             Default (128, 128).
         slate_selection: "exact" (score every k-subset), "greedy" (add the item
             that raises the slate's value most, k times), "top_k" (the k items of
-            highest click weight × value) or "auto" (exact up to 5,000 subsets,
+            highest click weight × (Q(s, i) − Q(s, ⊥)), their value above the
+            no-click value) or "auto" (exact up to 5,000 subsets,
             else greedy). Default "auto".
         target: "q_learning" (bootstrap from the best next slate) or "sarsa"
             (from the next slate the collect policy showed). Default "q_learning".
@@ -247,7 +250,11 @@ class SlateQPolicy(tf_policy.TFPolicy):
         return policy_step.PolicyStep(action, policy_state, ())
 
     def serving_signature(self) -> Any:
-        """`serving_default` for `tfrl.export`: (user, candidates) → slate, scores."""
+        """`serving_default` for `tfrl.export`: (user, candidates) → action, slate, scores.
+
+        `action` has the policy's shape ([B] when slate_size=1, else [B, k]),
+        `slate` is [B, k] and `scores` [B, N] (each candidate's long-term value).
+        """
         spec = self.time_step_spec.observation
         user_spec = tf.TensorSpec([None, *spec["user"].shape], tf.float32, name="user")
         cand_spec = tf.TensorSpec([None, *spec["candidates"].shape], tf.float32, name="candidates")
@@ -259,8 +266,11 @@ class SlateQPolicy(tf_policy.TFPolicy):
             observation = {"user": user, "candidates": candidates, "response": response}
             slates, scores = self.slate(observation)
             slates = tf.cast(slates, tf.int64)
+            # `action` has the policy's shape: [B] for a Discrete action (slate_size=1),
+            # [B, k] otherwise; `slate` is always [B, k].
+            action = slates[:, 0] if self.action_spec.shape.rank == 0 else slates
             return {
-                "action": tf.identity(slates, name="action"),
+                "action": tf.identity(action, name="action"),
                 "slate": tf.identity(slates, name="slate"),
                 "scores": tf.identity(scores, name="scores"),
             }

@@ -88,7 +88,9 @@ def test_make_steps_many_users_as_one_vector_env():
     "kwargs, error, match",
     [
         ({"slate_size": 11}, ConfigError, "slate_size=11 is larger than num_candidates=10"),
-        ({"budget": -5}, ConfigError, "budget=-5 must be a positive number"),
+        ({"budget": -5}, ConfigError, "budget=-5 must be a positive, finite number"),
+        ({"budget": float("inf")}, ConfigError, "budget=inf .* use max_steps"),
+        ({"session_features": "yes"}, ConfigError, "session_features='yes' must be True"),
         ({"preset": "recsimm"}, UnknownNameError, "Did you mean 'recsim'"),
         ({"choice_model": "probit"}, UnknownNameError, "choice_model='probit'"),
         ({"corpus": "movielens", "tfds_name": "movielenz/100k"}, UnknownNameError, "movielenz"),
@@ -101,7 +103,12 @@ def test_bad_config_is_a_clear_error(kwargs, error, match):
 
 @pytest.mark.parametrize(
     "slate, match",
-    [([1, 1, 2], "shows a candidate twice"), ([0, 3, 10], r"outside 0\.\.9"), ([0, 1], "hold")],
+    [
+        ([1, 1, 2], "shows a candidate twice"),
+        ([0, 3, 10], r"outside 0\.\.9"),
+        ([0, 1], "hold"),
+        ([0.0, 1.7, 2.0], "integer candidate ids, got float64"),
+    ],
 )
 def test_bad_slates_are_refused(slate, match):
     env = RecommendationEnv()
@@ -109,6 +116,47 @@ def test_bad_slates_are_refused(slate, match):
     with pytest.raises(SlateError, match=match):
         env.step(slate)
     assert isinstance(SlateError("x"), TfrlError)
+
+
+def test_vector_env_refuses_float_slates():
+    env = RecommendationVectorEnv(2)
+    env.reset(seed=0)
+    with pytest.raises(SlateError, match="integer candidate ids"):
+        env.step(np.array([[0, 1, 2], [3, 4, 5.5]]))
+
+
+def test_session_features_are_a_config_field_off_in_the_recsim_preset():
+    default = RecommendationEnv()
+    recsim = RecommendationEnv(preset="recsim")
+    # RecSim's user observation is the 20 interests alone: the budget stays hidden.
+    assert recsim.observation_space["user"].shape == (20,)
+    assert default.observation_space["user"].shape == (10 + 3,)
+    both = RecommendationEnv(preset="recsim", session_features=True)
+    assert both.observation_space["user"].shape == (23,)
+    observation, _ = recsim.reset(seed=0)
+    assert observation["user"].shape == (20,)
+    observation, *_ = recsim.step([0, 1])
+    assert observation["user"].shape == (20,)
+    flat = RecommendationEnv(preset="recsim", observation="flat")
+    assert flat.observation_space.shape == (20 + 10 * 20 + 3,)
+
+
+def test_session_features_give_the_budget_left():
+    env = RecommendationEnv()
+    observation, _ = env.reset(seed=3)
+    c = env.config
+    for _ in range(20):
+        observation, _, terminated, truncated, _ = env.step([0, 1, 2])
+        if terminated or truncated:
+            break
+        minutes, no_clicks, minutes_quality = 100.0 * observation["user"][c.num_topics :]
+        known = (
+            c.budget
+            - minutes
+            - c.no_click_cost * no_clicks
+            + c.budget_quality_factor * minutes_quality
+        )
+        assert known == pytest.approx(env._sessions.budget[0], abs=1e-3)
 
 
 def _overlap(stats, mean, half_width):
