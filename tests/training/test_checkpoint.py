@@ -162,3 +162,33 @@ def test_fit_ends_with_an_evaluation_unless_the_last_iteration_evaluated():
     assert trainer.history.eval_steps == [256, 320]
     trainer.fit(512, eval_every=256, eval_episodes=2, verbose=0)
     assert trainer.history.eval_steps == [256, 320, 512]
+
+
+def test_restore_best_before_checkpoint_in_the_list_still_saves_the_run_as_trained(tmp_path):
+    ckpt = str(tmp_path)
+    trainer = _trainer()
+    final = {}
+
+    class Snapshot(tfrl.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            final["q"] = _weights(self.trainer.agent)
+
+    stop = tfrl.callbacks.EarlyStopping(1e9, restore_best=True)
+    # EarlyStopping first: its restore must still come after the final checkpoint.
+    callbacks = [stop, tfrl.callbacks.Checkpoint(ckpt, every_env_steps=640), Snapshot()]
+    trainer.fit(640, eval_every=64, eval_episodes=2, callbacks=callbacks, verbose=0)
+    assert stop.best_step != 640, "the premise: an earlier best"
+
+    manager = trainer.checkpoint_manager(ckpt)
+    latest = _trainer(seed=1)
+    latest.checkpoint_manager(ckpt).restore(manager.latest())
+    for a, b in zip(final["q"], _weights(latest.agent), strict=True):
+        np.testing.assert_array_equal(a, b)
+    best = _trainer(seed=1)
+    best.checkpoint_manager(ckpt).restore(manager.best()[0])
+    for a, b in zip(_weights(best.agent), _weights(trainer.agent), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The target network goes back with the Q-network.
+    target = [v.numpy() for v in trainer.agent._target_q_network.variables]
+    for a, b in zip([v.numpy() for v in best.agent._target_q_network.variables], target):
+        np.testing.assert_array_equal(a, b)

@@ -320,6 +320,7 @@ class Trainer:
             cbs.on_train_begin()
             logs = self._loop(total_env_steps, eval_every, eval_episodes, cbs, verbose)
             cbs.on_train_end(logs)
+            cbs.after_train_end(logs)
         finally:
             cbs.close()
             self._callbacks = []
