@@ -192,3 +192,27 @@ def test_restore_best_before_checkpoint_in_the_list_still_saves_the_run_as_train
     target = [v.numpy() for v in trainer.agent._target_q_network.variables]
     for a, b in zip([v.numpy() for v in best.agent._target_q_network.variables], target):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fit_after_loading_a_best_only_checkpoint_is_refused(tmp_path):
+    from tfrl.errors import ConfigError
+
+    ckpt = str(tmp_path)
+    _trainer().fit(
+        128,
+        eval_every=64,
+        eval_episodes=2,
+        callbacks=[tfrl.callbacks.Checkpoint(ckpt, every_env_steps=10_000)],
+        verbose=0,
+    )
+    loaded = _trainer(seed=1)
+    state = loaded.checkpoint_manager(ckpt).restore(os.path.join(ckpt, "ckpt-64"))
+    assert state["resumable"] is False, "the premise: a best-only checkpoint"
+    loaded.load_state(state)
+    with pytest.raises(ConfigError, match="resume=True"):
+        loaded.fit(256, eval_every=None, verbose=0)
+    assert loaded.env_steps == 64, "nothing was collected"
+    # A resumable checkpoint loads and trains on.
+    loaded.load_state(loaded.checkpoint_manager(ckpt).restore())
+    loaded.fit(192, eval_every=None, verbose=0)
+    assert loaded.env_steps == 192

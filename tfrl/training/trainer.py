@@ -108,6 +108,7 @@ class Trainer:
         self._rng = seeding.make_generator(seed, _TRAINER_STREAM)
         self._time_step = None
         self._policy_state = None
+        self._restored_unresumable = False
         self._callbacks: list[Callback] = []
         self.num_envs = env.batch_size or 1
         self.history = History()
@@ -260,6 +261,9 @@ class Trainer:
                 cb.set_state(saved[key])
         self._time_step = None  # a restored run starts new episodes
         self._policy_state = None
+        # A best-only checkpoint was saved mid-episode: its replay has no episode
+        # boundary, so collecting on from it would join two episodes in one sample.
+        self._restored_unresumable = state.get("resumable") is False and not self.on_policy
 
     # -- public API ----------------------------------------------------------
 
@@ -307,6 +311,13 @@ class Trainer:
             raise ConfigError(
                 "resume=True needs to know where checkpoints are: pass "
                 "callbacks=[tfrl.callbacks.Checkpoint('runs/my_run')]."
+            )
+        if self._restored_unresumable and not resume:
+            raise ConfigError(
+                "This trainer holds a best-evaluation checkpoint, which is for evaluate and "
+                "export, not for training on (its replay ends mid-episode). To continue the "
+                "run, pass resume=True with its Checkpoint callback (tfrl train --resume), "
+                "or load_run(..., checkpoint='latest')."
             )
         cbs = CallbackList(callbacks)
         cbs.set_trainer(self)
