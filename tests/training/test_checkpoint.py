@@ -1,6 +1,7 @@
 """Checkpoints: atomic, complete (agent, optimizer, replay, counters), resumable."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -216,3 +217,23 @@ def test_fit_after_loading_a_best_only_checkpoint_is_refused(tmp_path):
     loaded.load_state(loaded.checkpoint_manager(ckpt).restore())
     loaded.fit(192, eval_every=None, verbose=0)
     assert loaded.env_steps == 192
+
+
+def test_deleting_a_damaged_latest_checkpoint_resumes_from_the_one_before(tmp_path):
+    ckpt = str(tmp_path)
+    callbacks = [tfrl.callbacks.Checkpoint(ckpt, every_env_steps=64)]
+    _trainer().fit(128, eval_every=None, callbacks=callbacks, verbose=0)
+    damaged = os.path.join(ckpt, "ckpt-128")
+    data = next(f for f in os.listdir(damaged) if ".data-" in f)
+    with open(os.path.join(damaged, data), "r+b") as f:
+        f.truncate(100)
+    resumed = _trainer()
+    with pytest.raises(CheckpointError, match="Delete that checkpoint directory"):
+        resumed.fit(192, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0)
+    shutil.rmtree(damaged)  # what the message advises
+    resumed = _trainer()
+    resumed.fit(
+        192, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
+    )
+    assert resumed.history.history["env_steps"] == [64, 128, 192]
+    assert (tmp_path / "latest").read_text() == "ckpt-192"
