@@ -29,6 +29,25 @@ __all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
 
+_warned_unseeded = False
+
+
+def _warn_unseeded_agent(seed: int) -> None:
+    """Once per process: Trainer(seed=) came after the agent's weights were drawn unseeded."""
+    global _warned_unseeded
+    if _warned_unseeded:
+        return
+    _warned_unseeded = True
+    logger.warning(
+        "Trainer(seed=%d): tfrl.set_seed(%d) was not called before the agent was built, so "
+        "its initial weights were not drawn from that seed and the run is not reproducible. "
+        "Call tfrl.set_seed(%d) before tfrl.envs.make and tfrl.agents.make.",
+        seed,
+        seed,
+        seed,
+    )
+
+
 # Seeds of evaluation envs are offset from the training seed so they never share episodes.
 _EVAL_SEED_OFFSET = 1_000_000
 # Key of the Trainer's generator stream (collection and replay sampling) under the seed.
@@ -101,6 +120,8 @@ class Trainer:
         self.config = config or getattr(agent, "config", None) or AgentConfig()
         self.on_policy = getattr(agent, "on_policy", agent.train_sequence_length is None)
         if seed is not None:
+            if seeding.last_seed() != seed:
+                _warn_unseeded_agent(seed)
             seeding.set_seed(seed)
         self.seed = seed
         self._eval_env = eval_env
