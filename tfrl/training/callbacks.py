@@ -192,6 +192,14 @@ class Checkpoint(Callback):
     end at each checkpoint (see `Trainer.end_episodes`), so a run resumed
     from it continues exactly as the uninterrupted run did.
 
+    The cost: env states are not saved, so each resumable save cuts every
+    env's episode in progress. Each env is cut every
+    `every_env_steps / num_envs` steps (157 with the default and 64 envs):
+    a run with this callback differs from the same seed's run without it,
+    and longer episodes never finish while training. Keep `every_env_steps`
+    well above `num_envs` times the episode length. Best-only saves cut
+    nothing.
+
     With `fit(..., resume=True)` the latest checkpoint is restored before
     training starts. Without it, a directory that already holds checkpoints
     is refused rather than overwritten.
