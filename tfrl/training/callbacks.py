@@ -194,7 +194,7 @@ class Checkpoint(Callback):
 
     The cost: env states are not saved, so each resumable save cuts every
     env's episode in progress. Each env is cut every
-    `every_env_steps / num_envs` steps (157 with the default and 64 envs):
+    `every_env_steps / num_envs` steps (about 160 with the default and 64 envs):
     a run with this callback differs from the same seed's run without it,
     and longer episodes never finish while training. Keep `every_env_steps`
     well above `num_envs` times the episode length. Best-only saves cut
