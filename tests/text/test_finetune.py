@@ -92,3 +92,17 @@ def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path)
     np.testing.assert_array_equal(
         resumed.history.history["objective/scores"][:10], history.history["objective/scores"]
     )
+
+
+def test_fit_calls_after_train_end_after_on_train_end(tiny_lm, tokenizer):
+    calls = []
+
+    class Recorder(tfrl.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            calls.append("on_train_end")
+
+        def after_train_end(self, logs=None):
+            calls.append("after_train_end")
+
+    tiny_tuner(tiny_lm, tokenizer).fit(1, callbacks=[Recorder()], verbose=0)
+    assert calls == ["on_train_end", "after_train_end"]
