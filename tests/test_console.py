@@ -43,7 +43,7 @@ def test_import_tfrl_then_train_prints_only_our_own_output(tmp_path):
     out = run_python(TRAIN + 'warnings.warn("a warning of our own")\n', tmp_path)
     assert not CPP_LOG_LINE.search(out), out
     assert GYM_BANNER not in out
-    assert "WARNING:" not in out and "Deprecat" not in out
+    assert "WARNING:" not in out and "Deprecat" not in out and "SyntaxWarning" not in out
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[0] == "trained 256"
     # Warnings from tfrl's and the user's own code still show.
@@ -73,3 +73,27 @@ print((hushed, state()))
     assert hushed[0] == "3" and verbose[0] is None
     assert hushed[1] - verbose[1] == len(__import__("tfrl").console.THIRD_PARTY_WARNINGS)
     assert hushed[2] == 0 and verbose[2] > 0
+
+
+def test_users_own_warnings_and_tf_retracing_warning_still_show(tmp_path):
+    code = """
+import tfrl
+import tensorflow as tf
+from absl import logging
+
+compile("x = 1 is ()", "user_code.py", "exec")  # a SyntaxWarning in the user's code
+logging.warning("an absl warning of our own")
+
+@tf.function
+def double(x):
+    return 2 * x
+
+for i in range(8):  # a Python number retraces every call: TF warns
+    double(i)
+tf.get_logger().warning("x is deprecated and will be removed")  # known noise: hidden
+"""
+    out = run_python(code, tmp_path)
+    assert "user_code.py:1: SyntaxWarning" in out, out
+    assert "an absl warning of our own" in out, out
+    assert "triggered tf.function retracing" in out, out
+    assert "deprecated and will be removed" not in out, out

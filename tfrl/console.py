@@ -6,19 +6,23 @@ Python 3.11's `SyntaxWarning`, saving a policy warns about `StructuredValue`s,
 and the `gym` package that TF-Agents imports prints a deprecation banner.
 A user can do nothing about any of it, so `import tfrl` turns it off
 (`hush_imports()`, before TensorFlow is imported). Warnings from tfrl's own
-code and the user's still show. Set `TFRL_VERBOSE=1` (or pass `--verbose` to
-the CLI) to see everything.
+code and the user's still show, and so do TF's and absl's other log
+messages (e.g. TF's retracing warning): only the known noisy messages are
+filtered (`KNOWN_NOISE`), and no logger's level is changed. The CLI and the
+applications (`quiet()`) also raise TF's and absl's loggers to ERROR.
+Set `TFRL_VERBOSE=1` (or pass `--verbose` to the CLI) to see everything.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
 
-__all__ = ["THIRD_PARTY_WARNINGS", "hush_imports", "quiet", "verbose_requested"]
+__all__ = ["KNOWN_NOISE", "THIRD_PARTY_WARNINGS", "hush_imports", "quiet", "verbose_requested"]
 
 # Packages whose warnings a tfrl user cannot act on.
 _THIRD_PARTY = (
@@ -30,8 +34,9 @@ THIRD_PARTY_WARNINGS: tuple[tuple[str, str, type[Warning], str], ...] = (
     ("ignore", "", DeprecationWarning, _THIRD_PARTY),
     ("ignore", "", PendingDeprecationWarning, _THIRD_PARTY),
     ("ignore", "", FutureWarning, _THIRD_PARTY),
-    # autograph compiles converted code whose `x is ()` checks Python 3.11 flags.
-    ("ignore", r'"is( not)?" with a literal', SyntaxWarning, ""),
+    # autograph compiles converted code whose `x is ()` checks Python 3.11 flags; the
+    # warning's module is the generated file's path (tempfile prefix in autograph's loader).
+    ("ignore", r'"is( not)?" with a literal', SyntaxWarning, r".*__autograph_generated_file"),
     # TF-Agents policies carry tfp distribution specs; saving them warns on every export.
     ("ignore", "Encoding a StructuredValue", UserWarning, ""),
     ("ignore", "", UserWarning, r"tensorflow_probability(\.|$)"),
@@ -40,6 +45,30 @@ _undo: Callable[[], None] | None = None  # set while hush_imports() is in effect
 
 # Python-side loggers of TF, TF-Agents (absl) and TF's deprecation notices.
 _LOGGERS = ("tensorflow", "absl", "h5py")
+
+# Messages of the `tensorflow` and `absl` loggers a tfrl user cannot act on.
+KNOWN_NOISE: tuple[str, ...] = (
+    r"is not a valid tf\.function parameter name\. Sanitizing",  # every policy export
+    r"is deprecated and will be removed",  # TF's deprecation notices (with the next one)
+    r"^Instructions for updating",
+    r"^Found untraced functions such as",  # SavedModel export of Keras layers
+)
+
+
+class _KnownNoise(logging.Filter):
+    """Drops the records whose message matches `KNOWN_NOISE`."""
+
+    _pattern = re.compile("|".join(f"(?:{p})" for p in KNOWN_NOISE), re.M)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return not self._pattern.search(record.getMessage())
+        except Exception:  # a malformed record is not ours to drop
+            return True
+
+
+_NOISE_FILTER = _KnownNoise()
+_FILTERED = ("tensorflow", "absl")
 
 
 def verbose_requested() -> bool:
@@ -74,9 +103,12 @@ def hush_imports() -> None:
     """What `import tfrl` does unless `TFRL_VERBOSE=1`: no third-party start-up noise.
 
     Sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set; it only takes effect if
-    TensorFlow is not yet imported), raises TF's and absl's Python loggers to
-    ERROR, empties gym's import banner and filters `THIRD_PARTY_WARNINGS`.
-    `quiet(verbose=True)` undoes it.
+    TensorFlow is not yet imported): 3 rather than 2 because TF 2.15's wheel
+    logs three C++ ERROR lines at every start-up (cuDNN/cuFFT/cuBLAS "Unable
+    to register factory"), even without a GPU. Adds a filter for the
+    `KNOWN_NOISE` messages to TF's and absl's loggers (their levels stay as
+    they are), empties gym's import banner and filters
+    `THIRD_PARTY_WARNINGS`. `quiet(verbose=True)` undoes it.
     """
     global _undo
     if verbose_requested() or _undo is not None:
@@ -97,18 +129,22 @@ def hush_imports() -> None:
         warnings._filters_mutated()
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        for name in _FILTERED:
+            logging.getLogger(name).removeFilter(_NOISE_FILTER)
         if gym_notices is not None:
             gym_notices[0].update(gym_notices[1])
 
     _undo = undo
-    _set_logger_levels()
+    for name in _FILTERED:
+        logging.getLogger(name).addFilter(_NOISE_FILTER)
 
 
 def quiet(verbose: bool | None = None) -> None:
     """Silences third-party start-up noise, or (verbose) turns it all on.
 
     The CLI and the applications call this first; it also imports TensorFlow,
-    so its one-time start-up cost is paid before any progress output.
+    so its one-time start-up cost is paid before any progress output, and
+    raises TF's and absl's Python loggers to ERROR for the process.
 
     Args:
         verbose: True leaves every log on (and sets `TFRL_VERBOSE=1` for

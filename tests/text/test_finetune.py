@@ -102,3 +102,17 @@ def test_identical_rewards_are_not_scaled_by_a_near_zero_std():
     assert moments.std == 1.0
     moments.update(np.array([1.0, 5.0]))
     assert moments.std == pytest.approx(np.std([3.0] * 32 + [1.0, 5.0]))
+
+
+def test_fit_calls_after_train_end_after_on_train_end(tiny_lm, tokenizer):
+    calls = []
+
+    class Recorder(tfrl.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            calls.append("on_train_end")
+
+        def after_train_end(self, logs=None):
+            calls.append("after_train_end")
+
+    tiny_tuner(tiny_lm, tokenizer).fit(1, callbacks=[Recorder()], verbose=0)
+    assert calls == ["on_train_end", "after_train_end"]

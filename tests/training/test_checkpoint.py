@@ -1,6 +1,7 @@
 """Checkpoints: atomic, complete (agent, optimizer, replay, counters), resumable."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -162,3 +163,77 @@ def test_fit_ends_with_an_evaluation_unless_the_last_iteration_evaluated():
     assert trainer.history.eval_steps == [256, 320]
     trainer.fit(512, eval_every=256, eval_episodes=2, verbose=0)
     assert trainer.history.eval_steps == [256, 320, 512]
+
+
+def test_restore_best_before_checkpoint_in_the_list_still_saves_the_run_as_trained(tmp_path):
+    ckpt = str(tmp_path)
+    trainer = _trainer()
+    final = {}
+
+    class Snapshot(tfrl.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            final["q"] = _weights(self.trainer.agent)
+
+    stop = tfrl.callbacks.EarlyStopping(1e9, restore_best=True)
+    # EarlyStopping first: its restore must still come after the final checkpoint.
+    callbacks = [stop, tfrl.callbacks.Checkpoint(ckpt, every_env_steps=640), Snapshot()]
+    trainer.fit(640, eval_every=64, eval_episodes=2, callbacks=callbacks, verbose=0)
+    assert stop.best_step != 640, "the premise: an earlier best"
+
+    manager = trainer.checkpoint_manager(ckpt)
+    latest = _trainer(seed=1)
+    latest.checkpoint_manager(ckpt).restore(manager.latest())
+    for a, b in zip(final["q"], _weights(latest.agent), strict=True):
+        np.testing.assert_array_equal(a, b)
+    best = _trainer(seed=1)
+    best.checkpoint_manager(ckpt).restore(manager.best()[0])
+    for a, b in zip(_weights(best.agent), _weights(trainer.agent), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The target network goes back with the Q-network.
+    target = [v.numpy() for v in trainer.agent._target_q_network.variables]
+    for a, b in zip([v.numpy() for v in best.agent._target_q_network.variables], target):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_after_loading_a_best_only_checkpoint_is_refused(tmp_path):
+    from tfrl.errors import ConfigError
+
+    ckpt = str(tmp_path)
+    _trainer().fit(
+        128,
+        eval_every=64,
+        eval_episodes=2,
+        callbacks=[tfrl.callbacks.Checkpoint(ckpt, every_env_steps=10_000)],
+        verbose=0,
+    )
+    loaded = _trainer(seed=1)
+    state = loaded.checkpoint_manager(ckpt).restore(os.path.join(ckpt, "ckpt-64"))
+    assert state["resumable"] is False, "the premise: a best-only checkpoint"
+    loaded.load_state(state)
+    with pytest.raises(ConfigError, match="resume=True"):
+        loaded.fit(256, eval_every=None, verbose=0)
+    assert loaded.env_steps == 64, "nothing was collected"
+    # A resumable checkpoint loads and trains on.
+    loaded.load_state(loaded.checkpoint_manager(ckpt).restore())
+    loaded.fit(192, eval_every=None, verbose=0)
+    assert loaded.env_steps == 192
+
+
+def test_deleting_a_damaged_latest_checkpoint_resumes_from_the_one_before(tmp_path):
+    ckpt = str(tmp_path)
+    callbacks = [tfrl.callbacks.Checkpoint(ckpt, every_env_steps=64)]
+    _trainer().fit(128, eval_every=None, callbacks=callbacks, verbose=0)
+    damaged = os.path.join(ckpt, "ckpt-128")
+    data = next(f for f in os.listdir(damaged) if ".data-" in f)
+    with open(os.path.join(damaged, data), "r+b") as f:
+        f.truncate(100)
+    resumed = _trainer()
+    with pytest.raises(CheckpointError, match="Delete that checkpoint directory"):
+        resumed.fit(192, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0)
+    shutil.rmtree(damaged)  # what the message advises
+    resumed = _trainer()
+    resumed.fit(
+        192, eval_every=None, callbacks=[tfrl.callbacks.Checkpoint(ckpt)], resume=True, verbose=0
+    )
+    assert resumed.history.history["env_steps"] == [64, 128, 192]
+    assert (tmp_path / "latest").read_text() == "ckpt-192"

@@ -93,12 +93,10 @@ def test_no_eta_past_the_target_and_no_count_past_it(clock):
     clock.t = 2.0
     line.update(20_224, {}, evaluated=True)  # whole iterations of 256 pass 20,000
     line.close(20_224, {})
-    first, last = out.getvalue().splitlines()
+    (last,) = out.getvalue().splitlines()  # the final evaluation's line, once
     assert line.eta(20_224) is None
-    assert first.startswith("20,000/20,000 [========================]") and "ETA" not in first
-    assert last.startswith("20,000/20,000 [") and last.endswith(
-        "(20,224 env steps: whole iterations)"
-    )
+    assert last.startswith("20,000/20,000 [========================]") and "ETA" not in last
+    assert last.endswith("(20,224 env steps: whole iterations)")
     assert "20,224/20,000" not in out.getvalue()
 
 
@@ -108,3 +106,12 @@ def test_fit_progress_line_stops_at_the_target(capsys):
     tfrl.train("CartPole-v1", agent="dqn", total_env_steps=300, verbose=1)  # 2 x 256 steps
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith("300/300 [") and "env steps: whole iterations" in lines[-1]
+
+
+def test_log_output_prints_an_overshooting_final_evaluation_once():
+    out = io.StringIO()
+    progress = ProgressLine(500, stream=out, interactive=False)
+    progress.update(512, LOGS, evaluated=True)
+    progress.close(512, LOGS)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("(512 env steps: whole iterations)")

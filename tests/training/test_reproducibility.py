@@ -174,3 +174,28 @@ def test_sampled_actions_reproduce_in_one_process():
     assert loss_a == loss_b and eval_a == eval_b
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_trainer_seed_without_set_seed_first_warns_once(monkeypatch, caplog):
+    from tfrl.training import seeding, trainer
+
+    monkeypatch.setattr(seeding, "_last_seed", None)
+    monkeypatch.setattr(trainer, "_warned_unseeded", False)
+
+    def build(seed):
+        env = tfrl.envs.make("CartPole-v1", num_envs=2, seed=seed)
+        return tfrl.Trainer(tfrl.agents.make("dqn", env, hidden_units=(8,)), env, seed=seed)
+
+    with caplog.at_level("WARNING", logger="tfrl.training.trainer"):
+        build(3)
+        build(4)
+    warnings = [r.getMessage() for r in caplog.records if "tfrl.set_seed(3)" in r.getMessage()]
+    assert len(warnings) == 1 and "before tfrl.envs.make" in warnings[0]
+    assert len(caplog.records) == 1, "once per process"
+
+    caplog.clear()
+    monkeypatch.setattr(trainer, "_warned_unseeded", False)
+    tfrl.set_seed(5)
+    with caplog.at_level("WARNING", logger="tfrl.training.trainer"):
+        build(5)
+    assert not caplog.records

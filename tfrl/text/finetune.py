@@ -473,6 +473,7 @@ class FineTuner:
                         self.env_steps, _shown(logs), evaluated=self.iteration % 10 == 0
                     )
             calls.on_train_end(logs)
+            calls.after_train_end(logs)
             if progress is not None:
                 progress.close(self.env_steps, _shown(logs))
         finally:

@@ -3,8 +3,9 @@
 A callback sees the trainer as `self.trainer` and is called at:
 `on_train_begin`, `on_iteration_end(env_steps, logs)` after each
 collect-and-train iteration, `on_evaluate_end(env_steps, logs)` after each
-evaluation, and `on_train_end`. Setting `trainer.stop_training = True` ends
-`fit` after the current iteration.
+evaluation, `on_train_end`, and `after_train_end` once every callback's
+`on_train_end` ran (the final checkpoint is saved by then). Setting
+`trainer.stop_training = True` ends `fit` after the current iteration.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class Callback:
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
+    def after_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Called after every callback's `on_train_end` (e.g. to change weights after
+        the final checkpoint saved the run as trained)."""
+
     def close(self) -> None:
         """Releases files and writers; `fit` calls it last, also when training fails."""
 
@@ -91,6 +96,10 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.on_train_end(logs)
 
+    def after_train_end(self, logs=None):
+        for cb in self.callbacks:
+            cb.after_train_end(logs)
+
     def close(self):
         for cb in self.callbacks:
             cb.close()
@@ -102,8 +111,14 @@ class EarlyStopping(Callback):
     Args:
         target_return: e.g. 475 for CartPole-v1.
         patience: evaluations at or above the target required in a row. Default 1.
-        restore_best: at the end of `fit`, set the agent's policy weights to
-            those of the best evaluation (as Keras' `restore_best_weights`).
+        restore_best: at the end of `fit`, set the agent's policy weights
+            (and target network, if any) to those of the best evaluation (as
+            Keras' `restore_best_weights`). This happens after every callback's
+            `on_train_end`, so a `Checkpoint`'s final save holds the run as
+            trained, whatever the order of the callbacks. The weights are kept
+            in memory: if the best evaluation came before a resume, they are
+            not restored (a warning says so; load the best-evaluated
+            checkpoint with `tfrl.load_run(..., checkpoint="best")`).
             Default False.
     """
 
@@ -120,7 +135,13 @@ class EarlyStopping(Callback):
         self._best_weights: list | None = None
 
     def _variables(self) -> list:
-        return list(self.trainer.agent.policy.variables())
+        agent = self.trainer.agent
+        variables = list(agent.policy.variables())
+        for name in ("_target_q_network", "_target_actor_network", "_target_critic_network"):
+            target = getattr(agent, name, None)
+            if target is not None:
+                variables += list(target.variables)
+        return variables
 
     def on_evaluate_end(self, env_steps, logs):
         value = logs["eval_return"]
@@ -133,7 +154,16 @@ class EarlyStopping(Callback):
             self.stopped_at = env_steps
             self.trainer.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def after_train_end(self, logs=None):
+        if self.restore_best and self._best_weights is None and self.best_step is not None:
+            logger.warning(
+                "EarlyStopping(restore_best=True): the best evaluation (env step %d, return "
+                "%.2f) came before this run resumed, so its weights are not in memory and the "
+                "agent keeps its final weights. Load the best-evaluated checkpoint instead "
+                "(tfrl.load_run(..., checkpoint='best'), tfrl evaluate --checkpoint best).",
+                self.best_step,
+                self.best_return,
+            )
         if self.restore_best and self._best_weights is not None:
             for variable, value in zip(self._variables(), self._best_weights, strict=True):
                 variable.assign(value)
@@ -161,6 +191,14 @@ class Checkpoint(Callback):
     return of the evaluation at its step, if one ran. Episodes in progress
     end at each checkpoint (see `Trainer.end_episodes`), so a run resumed
     from it continues exactly as the uninterrupted run did.
+
+    The cost: env states are not saved, so each resumable save cuts every
+    env's episode in progress. Each env is cut every
+    `every_env_steps / num_envs` steps (about 160 with the default and 64 envs):
+    a run with this callback differs from the same seed's run without it,
+    and longer episodes never finish while training. Keep `every_env_steps`
+    well above `num_envs` times the episode length. Best-only saves cut
+    nothing.
 
     With `fit(..., resume=True)` the latest checkpoint is restored before
     training starts. Without it, a directory that already holds checkpoints

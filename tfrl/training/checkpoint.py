@@ -19,6 +19,7 @@ previous checkpoint intact and `latest` pointing at a whole one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from tfrl.atomic import atomic_directory, atomic_write_text
 from tfrl.errors import CheckpointError, check_whole_number
 
 __all__ = ["CheckpointManager"]
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^ckpt-(\d+)$")
 _STATE_FILE = "trainer_state.json"
@@ -62,19 +65,38 @@ class CheckpointManager:
         return [os.path.join(self.directory, name) for _, name in sorted(found)]
 
     def latest(self) -> str | None:
-        """The path named by `latest`, or None if there is no checkpoint yet."""
+        """The newest resumable checkpoint: the one `latest` names, or None if none yet.
+
+        If that one was deleted (e.g. because it was damaged), the newest
+        remaining resumable checkpoint is used instead, with a warning;
+        best-only checkpoints never count.
+        """
         pointer = os.path.join(self.directory, "latest")
         if not os.path.exists(pointer):
             return None
         with open(pointer) as f:
             path = os.path.join(self.directory, f.read().strip())
-        if not os.path.isdir(path):
-            raise CheckpointError(
-                f"{pointer} names {os.path.basename(path)}, which does not exist. The "
-                f"checkpoint directory {self.directory} is damaged; restore it or start "
-                "a new run in another directory."
-            )
-        return path
+        if os.path.isdir(path):
+            return path
+        for older in reversed(self.checkpoints()):
+            try:
+                resumable = self.read_state(older).get("resumable", True)
+            except CheckpointError:
+                continue
+            if resumable:
+                logger.warning(
+                    "%s names %s, which does not exist; using %s, the newest resumable "
+                    "checkpoint left.",
+                    pointer,
+                    os.path.basename(path),
+                    os.path.basename(older),
+                )
+                return older
+        raise CheckpointError(
+            f"{pointer} names {os.path.basename(path)}, which does not exist, and no other "
+            f"resumable checkpoint is left in {self.directory}. Start a new run in another "
+            "directory."
+        )
 
     def save(self, step: int, state: dict[str, Any], resumable: bool = True) -> str:
         """Writes `ckpt-<step>` atomically; a resumable one becomes `latest`.
@@ -104,7 +126,7 @@ class CheckpointManager:
         except (OSError, ValueError) as e:
             raise CheckpointError(
                 f"Checkpoint {path} is damaged: its {_STATE_FILE} cannot be read "
-                f"({type(e).__name__}). Delete {path} to fall back to an older checkpoint."
+                f"({type(e).__name__}). Delete {path} to resume from the newest older checkpoint."
             ) from e
 
     def best(self) -> tuple[str, dict[str, Any]] | None:
@@ -184,7 +206,7 @@ class CheckpointManager:
         except Exception as e:  # a damaged file surfaces as many different errors
             raise CheckpointError(
                 f"Checkpoint {path} is damaged ({type(e).__name__} while reading its files). "
-                "Delete that checkpoint directory to fall back to an older one."
+                "Delete that checkpoint directory to resume from the newest older one."
             ) from e
         return state
 

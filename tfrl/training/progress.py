@@ -100,15 +100,21 @@ class ProgressLine:
             self.stream.write("\r" + line + " " * pad)
             self._width = len(line)
         elif evaluated:
-            self.stream.write(line + "\n")
+            self.stream.write(line + self._past_target(env_steps) + "\n")
             self._printed_step = env_steps
         self.stream.flush()
 
     def close(self, env_steps: int, logs: dict) -> None:
         """Leaves the final state on its own line, with the real count past the target."""
-        extra = f" ({env_steps:,} env steps: whole iterations)" if env_steps > self.target else ""
+        extra = self._past_target(env_steps)
         if self.interactive:
             self.stream.write(extra + "\n")
-        elif self._printed_step != env_steps or extra:
+        elif self._printed_step != env_steps:  # (an evaluation line already says it all)
             self.stream.write(self.render(env_steps, logs) + extra + "\n")
         self.stream.flush()
+
+    def _past_target(self, env_steps: int) -> str:
+        """The real count, for a line past the target (whole iterations overshoot it)."""
+        if env_steps <= self.target:
+            return ""
+        return f" ({env_steps:,} env steps: whole iterations)"

@@ -251,7 +251,9 @@ def train(
         agent: "dqn", "ddqn", "reinforce", "ppo" or "softmax". Default "dqn".
         total_env_steps: env steps to train for. Default 100,000.
         num_envs: parallel envs. Default 8.
-        seed: seed for envs and TensorFlow. Default 0.
+        seed: seed for envs and TensorFlow. Default 0. Like `tfrl.set_seed`, it
+            seeds Python's, NumPy's and TensorFlow's global random state and
+            turns on TF op determinism, for the whole process.
         target_return: stop early at this evaluation mean return. Default None.
         output_dir: if given, a run directory with checkpoints, CSV and
             TensorBoard logs; needed for `resume`. Default None.

@@ -55,9 +55,19 @@ def set_seed(seed: int) -> None:
     Args:
         seed: a whole number ≥ 0.
     """
+    global _last_seed
     check_whole_number("seed", seed, minimum=0, hint=" Or pass seed=None for an unseeded run.")
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    _last_seed = seed
+
+
+_last_seed: int | None = None  # what set_seed last set
+
+
+def last_seed() -> int | None:
+    """The seed `set_seed` last set in this process, or None if it was never called."""
+    return _last_seed
 
 
 def derive_seed(seed: int, *keys: int) -> int:

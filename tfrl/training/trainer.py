@@ -29,6 +29,25 @@ __all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
 
+_warned_unseeded = False
+
+
+def _warn_unseeded_agent(seed: int) -> None:
+    """Once per process: Trainer(seed=) came after the agent's weights were drawn unseeded."""
+    global _warned_unseeded
+    if _warned_unseeded:
+        return
+    _warned_unseeded = True
+    logger.warning(
+        "Trainer(seed=%d): tfrl.set_seed(%d) was not called before the agent was built, so "
+        "its initial weights were not drawn from that seed and the run is not reproducible. "
+        "Call tfrl.set_seed(%d) before tfrl.envs.make and tfrl.agents.make.",
+        seed,
+        seed,
+        seed,
+    )
+
+
 # Seeds of evaluation envs are offset from the training seed so they never share episodes.
 _EVAL_SEED_OFFSET = 1_000_000
 # Key of the Trainer's generator stream (collection and replay sampling) under the seed.
@@ -101,6 +120,8 @@ class Trainer:
         self.config = config or getattr(agent, "config", None) or AgentConfig()
         self.on_policy = getattr(agent, "on_policy", agent.train_sequence_length is None)
         if seed is not None:
+            if seeding.last_seed() != seed:
+                _warn_unseeded_agent(seed)
             seeding.set_seed(seed)
         self.seed = seed
         self._eval_env = eval_env
@@ -108,6 +129,7 @@ class Trainer:
         self._rng = seeding.make_generator(seed, _TRAINER_STREAM)
         self._time_step = None
         self._policy_state = None
+        self._restored_unresumable = False
         self._callbacks: list[Callback] = []
         self.num_envs = env.batch_size or 1
         self.history = History()
@@ -260,6 +282,9 @@ class Trainer:
                 cb.set_state(saved[key])
         self._time_step = None  # a restored run starts new episodes
         self._policy_state = None
+        # A best-only checkpoint was saved mid-episode: its replay has no episode
+        # boundary, so collecting on from it would join two episodes in one sample.
+        self._restored_unresumable = state.get("resumable") is False and not self.on_policy
 
     # -- public API ----------------------------------------------------------
 
@@ -308,6 +333,13 @@ class Trainer:
                 "resume=True needs to know where checkpoints are: pass "
                 "callbacks=[tfrl.callbacks.Checkpoint('runs/my_run')]."
             )
+        if self._restored_unresumable and not resume:
+            raise ConfigError(
+                "This trainer holds a best-evaluation checkpoint, which is for evaluate and "
+                "export, not for training on (its replay ends mid-episode). To continue the "
+                "run, pass resume=True with its Checkpoint callback (tfrl train --resume), "
+                "or load_run(..., checkpoint='latest')."
+            )
         cbs = CallbackList(callbacks)
         cbs.set_trainer(self)
         self._callbacks = cbs.callbacks
@@ -320,6 +352,7 @@ class Trainer:
             cbs.on_train_begin()
             logs = self._loop(total_env_steps, eval_every, eval_episodes, cbs, verbose)
             cbs.on_train_end(logs)
+            cbs.after_train_end(logs)
         finally:
             cbs.close()
             self._callbacks = []
