@@ -12,12 +12,12 @@ to check that the export acts exactly like the in-memory policy.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 
+from tfrl.cli import flags
 from tfrl.console import quiet
 
 quiet()
@@ -48,14 +48,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for field in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
-    return Args(**vars(parser.parse_args()))
+    return flags.parse(Args, __doc__)
 
 
 def main(args: Args) -> int:

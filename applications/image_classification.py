@@ -18,12 +18,12 @@ takes a batch of images and returns `labels`, `scores` and `label_names`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 
+from tfrl.cli import flags
 from tfrl.console import quiet
 
 quiet()
@@ -68,14 +68,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for field in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
-    return Args(**vars(parser.parse_args(argv)))
+    return flags.parse(Args, __doc__, argv)
 
 
 def env_config(args: Args) -> dict:

@@ -26,7 +26,6 @@ budgets that cannot win.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -36,6 +35,7 @@ import sys
 import time
 import urllib.request
 
+from tfrl.cli import flags
 from tfrl.console import quiet
 
 quiet()
@@ -80,19 +80,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for field in dataclasses.fields(Args):
-        flag = f"--{field.name.replace('_', '-')}"
-        if field.type == "bool" and field.default:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=True)
-        elif field.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = {"int": int, "str": str}[field.type]
-            parser.add_argument(flag, type=kind, default=field.default)
-    return Args(**vars(parser.parse_args()))
+    return flags.parse(Args, __doc__)
 
 
 def main(args: Args) -> int:

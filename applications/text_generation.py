@@ -18,12 +18,12 @@ prompt strings and returns generated text. Serve it with:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 
+from tfrl.cli import flags
 from tfrl.console import quiet
 
 quiet()
@@ -66,14 +66,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for field in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
-    return Args(**vars(parser.parse_args()))
+    return flags.parse(Args, __doc__)
 
 
 def make_reward(args: Args, tokenizer):

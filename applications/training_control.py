@@ -21,13 +21,13 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
 import sys
 import time
 
+from tfrl.cli import flags
 from tfrl.console import quiet
 
 quiet()
@@ -76,13 +76,7 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for field in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
+    parser = flags.parser_for(Args, __doc__)
     args = Args(**vars(parser.parse_args(argv)))
     try:
         check_held_out(args)
