@@ -126,9 +126,10 @@ def test_bad_hyper_parameters_are_named():
 @pytest.mark.slow
 def test_reinforce_learns_cartpole():
     # A random policy scores ~22; broken masking or signs stay far below.
-    tf.keras.utils.set_random_seed(0)
+    tfrl.set_seed(0)
     env = tfrl.envs.make("CartPole-v1", num_envs=4, seed=0)
-    agent = tfrl.agents.make("reinforce", env)
+    # 4 envs x 512 steps: each env's part of a segment holds a whole 500-step episode.
+    agent = tfrl.agents.make("reinforce", env, collect_env_steps=2_048)
     trainer = tfrl.Trainer(agent, env, seed=0)
     history = trainer.fit(100_000, eval_every=10_000, eval_episodes=10, verbose=0)
     assert max(history.eval_returns) >= 450, history.eval_returns
