@@ -257,6 +257,10 @@ class FineTuner:
         }
         return CheckpointManager(directory, trackables, max_to_keep)
 
+    def end_episodes(self) -> None:
+        """Nothing to end: each iteration's rollouts are whole sequences, so no episode
+        is in progress between iterations (the `Checkpoint` callback calls this first)."""
+
     def state(self) -> dict[str, Any]:
         return {
             "iteration": self.iteration,
