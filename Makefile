@@ -25,7 +25,7 @@ cartpole: install
 	$(BIN)/python applications/cartpole.py
 
 test: install
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest --durations=30
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
