@@ -40,11 +40,7 @@ from environments import training_control as tc  # noqa: E402
 from environments.training_control.tasks import parse_task  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
 from tfrl.errors import ConfigError  # noqa: E402
-
-sys.path.insert(
-    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-)
-from confidence import mean_ci  # noqa: E402
+from tfrl.stats import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/TrainingControl-v0"
 

@@ -37,11 +37,11 @@ import machine  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_agents  # noqa: E402
-from confidence import mean_ci  # noqa: E402
 
 import tfrl  # noqa: E402
 from applications import image_classification as app  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
+from tfrl.stats import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/ImageClassification-v0"
 

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -44,6 +43,7 @@ from environments.recommendation.baselines import (  # noqa: E402
 )
 from environments.recommendation.env import make_config  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
+from tfrl.stats import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/Recommendation-v0"
 HELD_OUT_SEED = 10_000
@@ -196,23 +196,12 @@ def main() -> int:
     return 0
 
 
-def _across_seeds(means: list[float]) -> tuple[float, float]:
-    """Mean over seeds and the 95% CI half-width across seeds (Student's t)."""
-    from scipy import stats
-
-    mean = statistics.fmean(means)
-    if len(means) < 2:
-        return mean, float("nan")
-    half = stats.t.ppf(0.975, len(means) - 1) * statistics.stdev(means) / len(means) ** 0.5
-    return mean, half
-
-
 def _section(header: list[str], seeds: list[int], runs: list, baselines: dict) -> list[str]:
     lines = list(header)
     for seed, (stats, _, _, seconds) in zip(seeds, runs):
         lines.append(_row(f"slateq, seed {seed} ({seconds:.0f} s training)", stats))
     means = [stats.mean for stats, *_ in runs]
-    mean, half = _across_seeds(means)
+    mean, half = mean_ci(means)
     myopic = baselines["myopic"]
     return lines + [
         "",
@@ -257,7 +246,7 @@ def _verdicts(preset: str, features: str, runs: list, baselines: dict) -> list[s
                 "slateq " + ", ".join(f"{s.ctr:.3f}" for s in results) + ").",
             ),
         ]
-    mean, half = _across_seeds([s.mean for s in results])
+    mean, half = mean_ci([s.mean for s in results])
     return [
         line(
             mean >= 250.0,

@@ -39,12 +39,12 @@ import machine  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_agents  # noqa: E402
-from confidence import mean_ci  # noqa: E402
 
 import tfrl  # noqa: E402
 from applications import training_control as app  # noqa: E402
 from environments import training_control as tc  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
+from tfrl.stats import mean_ci  # noqa: E402
 
 
 def env_speed(task: str, episodes: int = 2, epochs: int = 8) -> tuple[float, float, float]:

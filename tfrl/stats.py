@@ -1,4 +1,4 @@
-"""Confidence intervals shared by the benchmarks and applications that report over seeds."""
+"""Confidence intervals for results reported over seeds (applications and benchmarks)."""
 
 from __future__ import annotations
 
