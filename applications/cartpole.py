@@ -52,6 +52,7 @@ def parse_args() -> Args:
 
 
 def main(args: Args) -> int:
+    tfrl.set_seed(args.seed)  # before anything is built: network weights are drawn then
     env = tfrl.envs.make("CartPole-v1", num_envs=args.num_envs, seed=args.seed)
     agent = tfrl.agents.make(args.agent, env)
     trainer = tfrl.Trainer(agent, env, seed=args.seed)

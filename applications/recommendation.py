@@ -84,6 +84,7 @@ def parse_args() -> Args:
 
 
 def main(args: Args) -> int:
+    tfrl.set_seed(args.seed)  # before anything is built: network weights are drawn then
     env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=args.seed, preset=args.preset)
     agent = tfrl.agents.make("slateq", env)
     trainer = tfrl.Trainer(agent, env, seed=args.seed)
