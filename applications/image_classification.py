@@ -47,18 +47,22 @@ class Args:
     """comma-separated classes made rare (the paper: digit 2 vs the rest)"""
     imbalance_ratio: float = 0.1
     """ρ = minority / majority training samples (0.1 is 1:10)"""
-    total_env_steps: int = 20_000
+    total_env_steps: int = 40_000
     """DQN training budget in env steps (images labelled)"""
+    validation_fraction: float = 0.15
+    """share of the training data held out to pick the DQN's weights and stop the baseline"""
+    eval_every: int = 2_000
+    """env steps between greedy evaluations of the DQN on the validation split"""
     num_envs: int = 16
     """episodes stepped together as one batch"""
     learning_rate: float = 2.5e-4
     """Adam step size of the Q-network (the paper's)"""
     gamma: float = 0.1
     """discount; the paper uses 0.1-0.5 (labels barely depend on the future)"""
-    baseline_epochs: int = 30
-    """epochs of the class-weighted supervised CNN"""
+    baseline_epochs: int = 100
+    """epoch cap of the class-weighted supervised CNN (it stops early on validation loss)"""
     seed: int = 0
-    """seeds data order, networks and exploration"""
+    """seeds the train/test split, the samples kept, data order, networks and exploration"""
     export_base: str = "saved_models"
     """the classifier goes to <export_base>/image_classifier/<N>/"""
     plot: str = "runs/image_classification/confusion.png"
@@ -71,27 +75,37 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return flags.parse(Args, __doc__, argv)
 
 
-def env_config(args: Args) -> dict:
-    """The env's keyword arguments (the training split)."""
+def env_config(args: Args, seed: int, split: str = "train") -> dict:
+    """The env's keyword arguments; the seed picks the split and the samples kept."""
     classes = tuple(int(c) for c in args.minority_classes.split(","))
-    return {
+    config = {
         "dataset": args.dataset,
         "minority_classes": classes,
         "imbalance_ratio": args.imbalance_ratio,
+        "validation_fraction": args.validation_fraction,
+        "data_seed": seed,
+        "split_seed": seed,
+        "split": split,
     }
+    if split == "test":  # its natural class balance (ρ = 1 keeps every minority sample)
+        config |= {"imbalance_ratio": 1.0, "validation_fraction": 0.0}
+    return config
 
 
-def test_data(args: Args) -> ic.LabelledImages:
-    """The test split with its natural class balance (ρ = 1 keeps every minority sample)."""
-    return ic.load(
-        ic.ImageClassificationConfig(**env_config(args) | {"split": "test", "imbalance_ratio": 1.0})
-    )
+def load_split(args: Args, seed: int, split: str) -> ic.LabelledImages:
+    """The "train", "validation" or "test" images of this seed."""
+    return ic.load(ic.ImageClassificationConfig(**env_config(args, seed, split)))
 
 
 def train_dqn(args: Args, seed: int) -> tuple:
-    """Trains Double DQN with the paper's CNN; returns (agent, env, training seconds)."""
-    tf.keras.utils.set_random_seed(seed)
-    env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=seed, **env_config(args))
+    """Trains Double DQN with the paper's CNN; returns (agent, env, seconds, kept env step).
+
+    With a validation split, the greedy policy is evaluated on it every
+    `eval_every` env steps (the env's own DQNimb return, 8 episodes) and the
+    weights of the best evaluation are kept, as the baseline keeps its best epoch.
+    """
+    tfrl.set_seed(seed)
+    env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=seed, **env_config(args, seed))
     image_shape = tuple(env.observation_spec().shape)
     num_labels = int(env.action_spec().maximum) + 1
     agent = tfrl.agents.make(
@@ -109,10 +123,23 @@ def train_dqn(args: Args, seed: int) -> tuple:
         target_update_period=200,
         replay_capacity=50_000,
     )
-    trainer = tfrl.Trainer(agent, env, seed=seed)
+    eval_env, callbacks = None, []
+    if args.validation_fraction > 0:
+        eval_env = tfrl.envs.make(
+            ENV_ID, num_envs=8, seed=seed + 1, **env_config(args, seed, "validation")
+        )
+        callbacks.append(tfrl.callbacks.EarlyStopping(float("inf"), restore_best=True))
+    trainer = tfrl.Trainer(agent, env, seed=seed, eval_env=eval_env)
     start = time.perf_counter()
-    trainer.fit(args.total_env_steps, eval_every=None, verbose=args.verbose)
-    return agent, env, time.perf_counter() - start
+    trainer.fit(
+        args.total_env_steps,
+        eval_every=args.eval_every if eval_env is not None else None,
+        eval_episodes=8,
+        callbacks=callbacks,
+        verbose=args.verbose,
+    )
+    kept = callbacks[0].best_step if callbacks else args.total_env_steps
+    return agent, env, time.perf_counter() - start, kept
 
 
 def dqn_labels(agent, images: np.ndarray) -> np.ndarray:
@@ -129,12 +156,13 @@ def dqn_labels(agent, images: np.ndarray) -> np.ndarray:
 
 def run_seed(args: Args, seed: int) -> dict:
     """Both methods on one seed: {'dqn': report, 'supervised': report, 'agent': agent, ...}."""
-    test = test_data(args)
+    test = load_split(args, seed, "test")
     num_labels = len(test.class_names)
-    agent, _, dqn_seconds = train_dqn(args, seed)
-    train = ic.load(ic.ImageClassificationConfig(**env_config(args)))
+    agent, _, dqn_seconds, dqn_kept = train_dqn(args, seed)
+    train = load_split(args, seed, "train")
+    validation = load_split(args, seed, "validation") if args.validation_fraction > 0 else None
     start = time.perf_counter()
-    model = ic.fit_supervised(train, epochs=args.baseline_epochs, seed=seed)
+    model = ic.fit_supervised(train, validation=validation, epochs=args.baseline_epochs, seed=seed)
     supervised_seconds = time.perf_counter() - start
     supervised_labels = model.predict(test.images, verbose=0).argmax(axis=1)
     report = {
@@ -147,6 +175,11 @@ def run_seed(args: Args, seed: int) -> dict:
     }
     report["dqn"]["seconds"] = dqn_seconds
     report["supervised"]["seconds"] = supervised_seconds
+    report["dqn"]["kept"] = dqn_kept  # env step of the weights kept
+    val_loss = model.history.history.get("val_loss")  # epoch of the weights kept:
+    report["supervised"]["kept"] = (
+        int(np.argmin(val_loss)) + 1 if val_loss else args.baseline_epochs
+    )
     return {**report, "agent": agent, "test": test, "train": train}
 
 

@@ -36,7 +36,9 @@ def cnn(image_shape: tuple[int, ...], num_labels: int) -> tf.keras.Sequential:
 def fit_supervised(
     train: LabelledImages,
     *,
+    validation: LabelledImages | None = None,
     epochs: int = 30,
+    patience: int = 10,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     seed: int = 0,
@@ -45,9 +47,14 @@ def fit_supervised(
 
     Class `c` weighs `N / (K · N_c)` (scikit-learn's "balanced"), so each
     class contributes equally to the loss: the standard supervised answer to
-    imbalance that the RL classifier must beat.
+    imbalance that the RL classifier must beat. With `validation`, training
+    stops early (Keras `EarlyStopping` on the validation loss, `patience`
+    epochs, best weights restored), as a practitioner would tune it; `epochs`
+    is then the cap.
     """
-    tf.keras.utils.set_random_seed(seed)
+    import tfrl
+
+    tfrl.set_seed(seed)
     num_labels = len(train.class_names)
     counts = np.bincount(train.labels, minlength=num_labels)
     weights = {c: len(train) / (num_labels * max(n, 1)) for c, n in enumerate(counts)}
@@ -56,12 +63,22 @@ def fit_supervised(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    callbacks, validation_data = [], None
+    if validation is not None:
+        validation_data = (validation.images, validation.labels)
+        callbacks.append(
+            tf.keras.callbacks.EarlyStopping(
+                "val_loss", patience=patience, restore_best_weights=True
+            )
+        )
     model.fit(
         train.images,
         train.labels,
         epochs=epochs,
         batch_size=batch_size,
         class_weight=weights,
+        validation_data=validation_data,
+        callbacks=callbacks,
         verbose=0,
     )
     return model

@@ -23,7 +23,9 @@ class ImageClassificationConfig:
     Attributes:
         dataset: "digits" (scikit-learn's bundled 8×8 digits, offline; default),
             "mnist", "fashion_mnist" or "cifar10" (TFDS, must be prepared locally).
-        split: "train" (default) or "test".
+        split: "train" (default), "test", or "validation" (a stratified
+            `validation_fraction` of the imbalanced training data, which "train"
+            then leaves out).
         minority_classes: the dataset's classes that are made rare. Default (2,),
             the paper's MNIST setting.
         classes: the dataset's classes to use; None (default) uses all of them.
@@ -33,7 +35,11 @@ class ImageClassificationConfig:
         reward_lambda: reward scale of majority samples; None (default) uses the
             realised ratio of minority to majority samples (≈ ρ), as the paper does.
         max_samples: keep at most this many samples (after imbalancing); None keeps all.
-        data_seed: seeds which samples are kept. Default 0.
+        data_seed: seeds which samples are kept and which go to validation. Default 0.
+        split_seed: seeds which digits images are test images (the 70/30 split of
+            scikit-learn's digits). Default 0. TFDS datasets keep their own splits.
+        validation_fraction: share of the (imbalanced) training data held out as
+            the "validation" split, per class; 0.0 (default) holds out nothing.
         data_dir: TFDS data directory; None uses TFDS' default.
     """
 
@@ -46,6 +52,8 @@ class ImageClassificationConfig:
     reward_lambda: float | None = None
     max_samples: int | None = None
     data_seed: int = 0
+    split_seed: int = 0
+    validation_fraction: float = 0.0
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -55,8 +63,18 @@ class ImageClassificationConfig:
             "Unknown dataset",
             f"Available datasets: {', '.join(DATASETS)} ('digits' works offline).",
         )
-        if self.split not in ("train", "test"):
-            raise ConfigError(f"split={self.split!r} must be 'train' or 'test'.")
+        if self.split not in ("train", "test", "validation"):
+            raise ConfigError(f"split={self.split!r} must be 'train', 'validation' or 'test'.")
+        if isinstance(self.validation_fraction, bool) or not 0.0 <= self.validation_fraction < 1:
+            raise ConfigError(
+                f"validation_fraction={self.validation_fraction!r} must be in [0, 1), "
+                "e.g. 0.15 to hold out 15% of the training data."
+            )
+        if self.split == "validation" and self.validation_fraction == 0:
+            raise ConfigError(
+                "split='validation' needs validation_fraction > 0 (e.g. 0.15): it is that "
+                "share of the training data."
+            )
         if isinstance(self.imbalance_ratio, bool) or not 0.0 < self.imbalance_ratio <= 1.0:
             hint = ""
             if isinstance(self.imbalance_ratio, (int, float)) and self.imbalance_ratio > 1:

@@ -1,7 +1,7 @@
 """Images and labels for the classification environment.
 
 `digits` is scikit-learn's bundled 8×8 handwritten digits (1,797 images, no
-download), split 70/30 into train/test with a fixed seed. `mnist`,
+download), split 70/30 into train/test with `split_seed` (default 0). `mnist`,
 `fashion_mnist` and `cifar10` load through TensorFlow Datasets from a prepared
 local copy (`tfds.load(..., download=False)`); nothing is downloaded at run time.
 """
@@ -55,14 +55,17 @@ class LabelledImages:
 
 @functools.lru_cache(maxsize=8)
 def load_raw(
-    dataset: str, split: str, data_dir: str | None = None
+    dataset: str, split: str, data_dir: str | None = None, split_seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The whole split: (images float32 [N, H, W, C] in [0, 1], labels int64). Cached."""
+    """The whole split: (images float32 [N, H, W, C] in [0, 1], labels int64). Cached.
+
+    `split_seed` chooses digits' test images; TFDS datasets keep their own splits.
+    """
     if dataset == "digits":
         digits = sklearn_datasets().load_digits()
         images = (digits.images / 16.0).astype(np.float32)[..., None]
         labels = digits.target.astype(np.int64)
-        order = np.random.default_rng(0).permutation(len(labels))
+        order = np.random.default_rng(split_seed).permutation(len(labels))
         n_test = round(_DIGITS_TEST_FRACTION * len(labels))
         keep = order[n_test:] if split == "train" else order[:n_test]
         keep = np.sort(keep)
@@ -119,7 +122,8 @@ def load(config: ImageClassificationConfig) -> LabelledImages:
     classes together keep ρ × (all majority samples). Samples are chosen
     with `config.data_seed`.
     """
-    images, raw_labels = load_raw(config.dataset, config.split, config.data_dir)
+    raw_split = "test" if config.split == "test" else "train"
+    images, raw_labels = load_raw(config.dataset, raw_split, config.data_dir, config.split_seed)
     used = config.used_classes
     rng = np.random.default_rng(config.data_seed)
     minority = set(config.minority_classes)
@@ -141,6 +145,9 @@ def load(config: ImageClassificationConfig) -> LabelledImages:
     index = np.sort(np.concatenate(keep))
     if config.max_samples is not None and len(index) > config.max_samples:
         index = _stratified_subset(index, raw_labels, config.max_samples, rng)
+    if config.validation_fraction > 0 and config.split != "test":
+        held_out = _held_out(index, _labels(raw_labels[index], config), config, rng)
+        index = index[held_out] if config.split == "validation" else index[~held_out]
     labels = _labels(raw_labels[index], config)
     if config.binary:
         names = ["other", "+".join(str(c) for c in config.minority_classes)]
@@ -163,6 +170,23 @@ def _labels(raw: np.ndarray, config: ImageClassificationConfig) -> np.ndarray:
     lookup = np.full(max(config.used_classes) + 1, -1, np.int64)
     lookup[list(config.used_classes)] = np.arange(len(config.used_classes))
     return lookup[raw]
+
+
+def _held_out(
+    index: np.ndarray, labels: np.ndarray, config: ImageClassificationConfig, rng
+) -> np.ndarray:
+    """Mask of `index`: `validation_fraction` of each label (at least one), the rest trains."""
+    mask = np.zeros(len(index), bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        size = max(1, round(config.validation_fraction * len(members)))
+        if size >= len(members):
+            raise TfrlError(
+                f"validation_fraction={config.validation_fraction} leaves no training samples of "
+                f"label {label} ({len(members)} in all); lower it or raise imbalance_ratio."
+            )
+        mask[rng.choice(members, size=size, replace=False)] = True
+    return mask
 
 
 def _stratified_subset(index, raw_labels, size, rng) -> np.ndarray:

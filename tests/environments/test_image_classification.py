@@ -87,6 +87,28 @@ def test_imbalance_ratio_and_classes_are_configurable():
     assert env.action_space.n == 3
 
 
+def test_validation_split_is_held_out_of_training_per_class():
+    def split(name, **kwargs):
+        config = ic.ImageClassificationConfig(split=name, validation_fraction=0.2, **kwargs)
+        return ic.load(config)
+
+    whole = ic.load(ic.ImageClassificationConfig())
+    train, validation = split("train"), split("validation")
+    assert len(train) + len(validation) == len(whole)
+    assert validation.minority_count == round(0.2 * whole.minority_count)
+    assert validation.majority_count == round(0.2 * whole.majority_count)
+    flat = {image.tobytes() for image in train.images}
+    assert not any(image.tobytes() in flat for image in validation.images)
+    # data_seed picks other validation samples; split_seed other test images.
+    other = split("validation", data_seed=1)
+    assert not np.array_equal(other.images, validation.images)
+    tests = [
+        ic.load(ic.ImageClassificationConfig(split="test", imbalance_ratio=1.0, split_seed=s))
+        for s in (0, 1)
+    ]
+    assert len(tests[0]) == len(tests[1]) and not np.array_equal(tests[0].images, tests[1].images)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -94,6 +116,8 @@ def test_imbalance_ratio_and_classes_are_configurable():
         ({"imbalance_ratio": 10}, ConfigError, r"must be in \(0, 1\].*pass 0.1"),
         ({"imbalance_ratio": 0.0}, ConfigError, "minority / majority"),
         ({"minority_classes": (11,)}, ConfigError, "not classes of 'digits'"),
+        ({"validation_fraction": 1.0}, ConfigError, r"must be in \[0, 1\)"),
+        ({"split": "validation"}, ConfigError, "needs validation_fraction > 0"),
     ],
 )
 def test_bad_config_is_refused_clearly(kwargs, error, match):
