@@ -55,6 +55,8 @@ class Args:
     """epochs per training run (the controller decides after each but the last)"""
     total_env_steps: int = 3_000
     """controller training budget in decisions (env steps)"""
+    gamma: float = 0.95
+    """controller's discount (1.0 makes its return the final accuracy, undiscounted)"""
     initial_lr: float = 0.03
     """starting rate of the controller, ReduceLROnPlateau and cosine decay"""
     grid: str = "0.003,0.01,0.03,0.1,0.3"
@@ -97,7 +99,7 @@ def check_held_out(args: Args) -> None:
 
 def train_controller(args: Args):
     """DQN on the training tasks; returns (agent, seconds)."""
-    tf.keras.utils.set_random_seed(args.seed)
+    tfrl.set_seed(args.seed)
     env = tfrl.envs.make(
         ENV_ID,
         seed=args.seed,
@@ -109,7 +111,7 @@ def train_controller(args: Args):
         "dqn",
         env,
         learning_rate=1e-3,
-        gamma=0.95,
+        gamma=args.gamma,
         hidden_units=(64, 64),
         epsilon_end=0.05,
         exploration_steps=max(args.total_env_steps // 2, 1),
@@ -130,7 +132,7 @@ def fit_held_out(args: Args, seed: int, method: str, controller_path: str) -> di
     """One plain `model.fit` on the held-out task; returns val accuracy and rate per epoch."""
     model_name, dataset_name = args.eval_task.split(":")
     x, y, x_val, y_val = tc.load_dataset(dataset_name)
-    tf.keras.utils.set_random_seed(seed)
+    tfrl.set_seed(seed)
     model = tc.make_model(model_name, x.shape[1:], int(y.max()) + 1)
     callbacks: list = []
     lr: float | tf.keras.optimizers.schedules.LearningRateSchedule = args.initial_lr
@@ -175,10 +177,21 @@ class _RateLog(tf.keras.callbacks.Callback):
         self.rates.append(float(tf.keras.backend.get_value(lr)))
 
 
-def evaluate_methods(args: Args, controller_path: str) -> dict[str, list[dict]]:
-    """Every method × seed on the held-out task."""
-    methods = ["RLController", *[f"fixed lr={g}" for g in args.grid.split(",")]]
-    methods += ["ReduceLROnPlateau", "cosine decay"]
+def default_methods(args: Args) -> list[str]:
+    """The controller, each rate of the grid, ReduceLROnPlateau and cosine decay."""
+    return [
+        "RLController",
+        *[f"fixed lr={g}" for g in args.grid.split(",")],
+        "ReduceLROnPlateau",
+        "cosine decay",
+    ]
+
+
+def evaluate_methods(
+    args: Args, controller_path: str, methods: list[str] | None = None
+) -> dict[str, list[dict]]:
+    """Every method (default: the controller, the grid and both schedules) × seed, held out."""
+    methods = default_methods(args) if methods is None else methods
     seeds = [int(s) for s in args.seeds.split(",")]
     return {m: [fit_held_out(args, s, m, controller_path) for s in seeds] for m in methods}
 

@@ -97,7 +97,9 @@ def env_speed(task: str, episodes: int = 2, epochs: int = 8) -> tuple[float, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--total-env-steps", type=int, default=3_000)
+    parser.add_argument("--controller-seeds", default="0,1,2")
+    parser.add_argument("--total-env-steps", type=int, default=4_000)
+    parser.add_argument("--gamma", type=float, default=app.Args.gamma)
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/training_control.md")
     )
@@ -105,17 +107,48 @@ def main() -> int:
     command = " ".join(
         ["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]]
     )
-    args = app.Args(total_env_steps=options.total_env_steps, seeds=options.seeds, verbose=0)
+    args = app.Args(
+        total_env_steps=options.total_env_steps,
+        seeds=options.seeds,
+        gamma=options.gamma,
+        verbose=0,
+    )
     app.check_held_out(args)
-    agent, train_seconds = app.train_controller(args)
+    controller_seeds = [int(s) for s in options.controller_seeds.split(",")]
+    runs = app.evaluate_methods(
+        args, "", [m for m in app.default_methods(args) if m != "RLController"]
+    )
+    controllers, train_seconds = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        path = tfrl.export(agent, os.path.join(tmp, "lr_controller"))
-        runs = app.evaluate_methods(args, path)
+        for seed in controller_seeds:
+            args.seed = seed
+            agent, seconds = app.train_controller(args)
+            train_seconds.append(seconds)
+            path = tfrl.export(agent, os.path.join(tmp, f"lr_controller_{seed}"))
+            name = f"RLController (controller seed {seed})"
+            controllers[name] = app.evaluate_methods(args, path, ["RLController"])["RLController"]
+            finals = [r["val_accuracy"][-1] for r in controllers[name]]
+            print(f"{name}: {np.mean(finals):.4f} ({seconds:.0f} s)", flush=True)
+    eval_seeds = len(args.seeds.split(","))
+    # The controllers' mean per evaluation seed: what a user gets from "a" trained controller.
+    runs = {
+        "RLController": [
+            {
+                "val_accuracy": np.mean([c[i]["val_accuracy"] for c in controllers.values()], 0),
+                "learning_rate": controllers[next(iter(controllers))][i]["learning_rate"],
+            }
+            for i in range(eval_seeds)
+        ],
+        **runs,
+    }
     png = os.path.splitext(options.output)[0] + "_curves.png"
     app.plot_curves(runs, png, f"held-out task {args.eval_task}")
     speeds = [(task, *env_speed(task)) for task in ("mlp:digits", "cnn:digits", args.eval_task)]
 
     finals = {m: [r["val_accuracy"][-1] for r in seed_runs] for m, seed_runs in runs.items()}
+    per_controller = {
+        name: [r["val_accuracy"][-1] for r in seed_runs] for name, seed_runs in controllers.items()
+    }
     grid = [m for m in finals if m.startswith("fixed")]
     best = max(grid, key=lambda m: np.mean(finals[m]))
     lines = [
@@ -129,34 +162,50 @@ def main() -> int:
         f"tfrl {tfrl.__version__}. Machine: {machine.describe()}, shared with other jobs while "
         "this ran (times are noisy).",
         "",
-        f"Controller: one DQN (MLP 64-64, Adam 1e-3, γ = 0.95; trained once, seed {args.seed}, "
-        f"and used for every evaluation seed), {args.total_env_steps:,} decisions "
-        f"({train_seconds:.0f} s) on `tfrl/TrainingControl-v0` with tasks {args.train_tasks}, "
+        f"Controllers: {len(controller_seeds)} DQNs (MLP 64-64, Adam 1e-3, "
+        f"γ = {args.gamma:g}), trained "
+        f"with seeds {options.controller_seeds}, {args.total_env_steps:,} decisions each "
+        f"({', '.join(f'{t:.0f}' for t in train_seconds)} s) on `tfrl/TrainingControl-v0` "
+        f"with tasks {args.train_tasks}, "
         f"{args.epochs} epochs per episode, SGD + momentum 0.9, initial rate drawn log-uniformly "
         "in [0.003, 0.3]. Evaluation: plain `model.fit` on the held-out task "
         f"`{args.eval_task}` (its model and its data set are absent from the training tasks), "
-        f"{args.epochs} epochs, batch 64, seeds "
+        f"{args.epochs} epochs, batch 64, evaluation seeds "
         f"{args.seeds}; the controller, ReduceLROnPlateau (val_loss, ×0.5, patience 2) and "
         f"cosine decay start at {args.initial_lr}.",
         "",
         "| method | final val accuracy (mean ± 95% CI) | per seed |",
         "|---|---|---|",
     ]
-    for method, values in finals.items():
+    for method, values in {**per_controller, **finals}.items():
         mean, half = mean_ci(values)
-        name = f"**{method}**" if method == "RLController" else method
+        if method == "RLController":
+            method = f"**RLController, mean of the {len(controllers)} controllers**"
+        name = method
         per_seed = ", ".join(f"{v:.4f}" for v in values)
         lines.append(f"| {name} | {mean:.4f} ± {half:.4f} | {per_seed} |")
     diff_mean, diff_half = mean_ci([a - b for a, b in zip(finals["RLController"], finals[best])])
-    verdict = "wins" if diff_mean > 0 else "loses"
+    best_mean = float(np.mean(finals[best]))
+    by_controller = [float(np.mean(v)) - best_mean for v in per_controller.values()]
+    ctl_mean, ctl_half = mean_ci(by_controller)
+    verdict = "wins" if diff_mean > 0 else ("ties" if diff_mean == 0 else "loses")
     lines += [
         "",
-        f"Controller − best fixed rate of the grid ({best}, chosen with hindsight), paired by "
-        f"seed: {diff_mean:+.4f} ± {diff_half:.4f} (95% CI): the controller {verdict} on "
-        f"average; {'significant' if abs(diff_mean) > diff_half else 'not significant'} at 5%.",
+        f"Controllers − best fixed rate of the grid ({best}, chosen with hindsight), paired by "
+        f"evaluation seed: {diff_mean:+.4f} ± {diff_half:.4f} (95% CI): the learned controller "
+        f"{verdict} on average; "
+        f"{'significant' if abs(diff_mean) > diff_half else 'not significant'} at 5%. "
+        f"Across the {len(controllers)} controllers (each averaged over the evaluation seeds): "
+        f"{ctl_mean:+.4f} ± {ctl_half:.4f} (per controller: "
+        + ", ".join(f"{d:+.4f}" for d in by_controller)
+        + ").",
         "",
-        f"Learning rates the controller chose (seed {args.seeds.split(',')[0]}): "
-        + " ".join(f"{r:.3g}" for r in runs["RLController"][0]["learning_rate"]),
+        "Learning rates each controller chose (first evaluation seed):",
+        "",
+        *[
+            f"- {name}: " + " ".join(f"{r:.3g}" for r in seed_runs[0]["learning_rate"])
+            for name, seed_runs in controllers.items()
+        ],
         "",
         f"Curves (validation accuracy and learning rate by epoch): "
         f"[{os.path.basename(png)}]({os.path.basename(png)}).",
