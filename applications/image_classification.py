@@ -53,6 +53,9 @@ class Args:
     """share of the training data held out to pick the DQN's weights and stop the baseline"""
     eval_every: int = 2_000
     """env steps between greedy evaluations of the DQN on the validation split"""
+    select: str = "return"
+    """what picks the DQN's kept weights on validation: return (the env's DQNimb return) or
+    g_mean (of its greedy labels; measured worse: benchmarks/results/)"""
     num_envs: int = 16
     """episodes stepped together as one batch"""
     learning_rate: float = 2.5e-4
@@ -101,9 +104,12 @@ def train_dqn(args: Args, seed: int) -> tuple:
     """Trains Double DQN with the paper's CNN; returns (agent, env, seconds, kept env step).
 
     With a validation split, the greedy policy is evaluated on it every
-    `eval_every` env steps (the env's own DQNimb return, 8 episodes) and the
-    weights of the best evaluation are kept, as the baseline keeps its best epoch.
+    `eval_every` env steps (by `args.select`: the env's own DQNimb return over
+    8 episodes, or the G-mean of its labels) and the weights of the best
+    evaluation are kept, as the baseline keeps its best epoch.
     """
+    if args.select not in ("g_mean", "return"):
+        raise SystemExit(f"--select {args.select!r}: choose g_mean or return.")
     tfrl.set_seed(seed)
     env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=seed, **env_config(args, seed))
     image_shape = tuple(env.observation_spec().shape)
@@ -124,11 +130,13 @@ def train_dqn(args: Args, seed: int) -> tuple:
         replay_capacity=50_000,
     )
     eval_env, callbacks = None, []
-    if args.validation_fraction > 0:
+    if args.validation_fraction > 0 and args.select == "return":
         eval_env = tfrl.envs.make(
             ENV_ID, num_envs=8, seed=seed + 1, **env_config(args, seed, "validation")
         )
         callbacks.append(tfrl.callbacks.EarlyStopping(float("inf"), restore_best=True))
+    elif args.validation_fraction > 0:
+        callbacks.append(KeepBestGMean(load_split(args, seed, "validation"), args.eval_every))
     trainer = tfrl.Trainer(agent, env, seed=seed, eval_env=eval_env)
     start = time.perf_counter()
     trainer.fit(
@@ -142,13 +150,42 @@ def train_dqn(args: Args, seed: int) -> tuple:
     return agent, env, time.perf_counter() - start, kept
 
 
-def dqn_labels(agent, images: np.ndarray) -> np.ndarray:
+class KeepBestGMean(tfrl.callbacks.EarlyStopping):
+    """Keeps the weights whose greedy labels score the best G-mean on `validation`.
+
+    Scores every `every` env steps and after the last iteration; the weights
+    are restored at the end of `fit` (EarlyStopping's `restore_best`; it never
+    stops early). `best_return` holds the best G-mean, `best_step` its env step.
+    """
+
+    def __init__(self, validation: ic.LabelledImages, every: int):
+        super().__init__(float("inf"), restore_best=True)
+        self.validation, self.every, self._last, self._serve = validation, every, 0, None
+
+    def _score(self, env_steps: int) -> None:
+        if self._serve is None:  # one traced function for every evaluation
+            self._serve = classifier_function(self.trainer.agent.policy)
+        labels = dqn_labels(self.trainer.agent, self.validation.images, self._serve)
+        score = ic.g_mean(self.validation.labels, labels, len(self.validation.class_names))
+        self.on_evaluate_end(env_steps, {"eval_return": score})
+        self._last = env_steps
+
+    def on_iteration_end(self, env_steps, logs):
+        if env_steps - self._last >= self.every:
+            self._score(env_steps)
+
+    def on_train_end(self, logs=None):
+        if self._last != self.trainer.env_steps:
+            self._score(self.trainer.env_steps)
+
+
+def dqn_labels(agent, images: np.ndarray, serve=None) -> np.ndarray:
     """The greedy policy's labels (argmax of the Q-values), in batches of 512.
 
     Computed by the classifier export's own `serving_default` function, so these
     are the labels the exported model serves.
     """
-    serve = classifier_function(agent.policy)
+    serve = serve or classifier_function(agent.policy)
     dtype = agent.policy.time_step_spec.observation.dtype
     batches = [images[i : i + 512] for i in range(0, len(images), 512)]
     return np.concatenate([serve(images=tf.constant(b, dtype))["labels"].numpy() for b in batches])

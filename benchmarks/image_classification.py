@@ -6,7 +6,8 @@
 Both methods use the application's settings (applications/image_classification.py):
 the same CNN, digit 2 vs the rest at ρ = 0.1 (1:10) in training, 15% of it
 held out for validation (the DQN keeps the weights of its best greedy
-evaluation there, the baseline stops early on validation loss), the natural
+evaluation there, by the env's return or with --select g_mean by G-mean; the
+baseline stops early on validation loss), the natural
 test split (about 52 twos among 539 images). Seeds run one after another; each
 seed changes the train/test split, the twos kept, the validation samples, data
 order, network initialisation and exploration, for both methods alike. G-mean and minority
@@ -71,6 +72,7 @@ def main() -> int:
     parser.add_argument("--total-env-steps", type=int, default=40_000)
     parser.add_argument("--baseline-epochs", type=int, default=100)
     parser.add_argument("--imbalance-ratio", type=float, default=0.1)
+    parser.add_argument("--select", default="return", choices=["g_mean", "return"])
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/image_classification.md")
     )
@@ -82,6 +84,7 @@ def main() -> int:
         total_env_steps=options.total_env_steps,
         baseline_epochs=options.baseline_epochs,
         imbalance_ratio=options.imbalance_ratio,
+        select=options.select,
         verbose=0,
         plot="",
     )
@@ -127,8 +130,13 @@ def main() -> int:
         f"Lin et al. scaled to 8×8 (conv 16-32 3×3, dense 256), Adam {args.learning_rate:g}, "
         f"γ = {args.gamma:g}, {args.total_env_steps:,} env steps, {args.num_envs} envs; the "
         f"greedy policy is evaluated on the validation split every {args.eval_every:,} env "
-        "steps (the env's DQNimb return, 8 episodes) and the best evaluation's weights are "
-        "kept. Supervised: same CNN, cross-entropy with balanced class weights, Adam 1e-3, "
+        + (
+            "steps (the G-mean of its labels) "
+            if args.select == "g_mean"
+            else "steps (the env's DQNimb return, 8 episodes) "
+        )
+        + "and the best evaluation's weights are kept. Supervised: same CNN, cross-entropy "
+        "with balanced class weights, Adam 1e-3, "
         f"batch 64, at most {args.baseline_epochs} epochs with Keras EarlyStopping on "
         "validation loss (patience 10, best weights restored). 'kept' is the env step / epoch "
         "whose weights were kept.",
