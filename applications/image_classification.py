@@ -213,10 +213,8 @@ def run_seed(args: Args, seed: int) -> dict:
     report["dqn"]["seconds"] = dqn_seconds
     report["supervised"]["seconds"] = supervised_seconds
     report["dqn"]["kept"] = dqn_kept  # env step of the weights kept
-    val_loss = model.history.history.get("val_loss")  # epoch of the weights kept:
-    report["supervised"]["kept"] = (
-        int(np.argmin(val_loss)) + 1 if val_loss else args.baseline_epochs
-    )
+    report["supervised"]["epochs_run"] = model.epochs_run
+    report["supervised"]["kept"] = model.kept_epoch  # epoch of the weights kept
     return {**report, "agent": agent, "test": test, "train": train}
 
 

@@ -66,6 +66,38 @@ def env_speed(num_envs: int, steps: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
+def split_sizes(sizes: list[tuple]) -> str:
+    """Per seed: training minority / majority images (their ratio ρ) and test images."""
+    return "images per seed: " + "; ".join(
+        f"seed {seed}: training {train.minority_count} minority / {train.majority_count} "
+        f"majority (ρ = {train.minority_count / train.majority_count:.3f}), test {test}"
+        for seed, train, test in sizes
+    )
+
+
+def supervised_only(args: app.Args, seeds: list[int]) -> int:
+    """The baseline's per-seed G-mean, minority F1 and epochs run / kept, printed."""
+    print("| seed | G-mean supervised | minority F1 supervised | supervised epochs run / kept |")
+    for seed in seeds:
+        test = app.load_split(args, seed, "test")
+        model = app.ic.fit_supervised(
+            app.load_split(args, seed, "train"),
+            validation=app.load_split(args, seed, "validation"),
+            epochs=args.baseline_epochs,
+            seed=seed,
+        )
+        labels = model.predict(test.images, verbose=0).argmax(axis=1)
+        report = app.ic.classification_report(
+            test.labels, labels, len(test.class_names), test.minority_labels
+        )
+        print(
+            f"| {seed} | {report['g_mean']:.4f} | {report['minority_f1']:.4f} "
+            f"| {model.epochs_run} / {model.kept_epoch} |",
+            flush=True,
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -75,6 +107,11 @@ def main() -> int:
     parser.add_argument("--select", default="return", choices=["g_mean", "return"])
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/image_classification.md")
+    )
+    parser.add_argument(
+        "--supervised-only",
+        action="store_true",
+        help="train only the class-weighted CNN and print its per-seed rows (writes nothing)",
     )
     options = parser.parse_args()
     command = " ".join(
@@ -88,7 +125,9 @@ def main() -> int:
         verbose=0,
         plot="",
     )
-    rows, matrices = [], {"DQN": 0, "supervised CNN": 0}
+    if options.supervised_only:
+        return supervised_only(args, options.seeds)
+    rows, sizes, matrices = [], [], {"DQN": 0, "supervised CNN": 0}
     for seed in options.seeds:
         result = app.run_seed(args, seed)
         rows.append((seed, result["dqn"], result["supervised"]))
@@ -96,7 +135,8 @@ def main() -> int:
         matrices["supervised CNN"] = matrices["supervised CNN"] + np.asarray(
             result["supervised"]["confusion_matrix"]
         )
-        class_names, train = result["test"].class_names, result["train"]
+        class_names = result["test"].class_names
+        sizes.append((seed, result["train"], len(result["test"])))
         print(
             f"seed {seed}: G-mean DQN {result['dqn']['g_mean']:.4f}, "
             f"supervised {result['supervised']['g_mean']:.4f}",
@@ -122,11 +162,9 @@ def main() -> int:
         f"Machine: {machine.describe()}, shared with other jobs while this ran (times are noisy).",
         "",
         f"Data: scikit-learn digits, minority digit 2 vs the rest, a different train/test "
-        f"split and sample of twos per seed (the same for both methods); training split "
-        f"{train.minority_count} minority / {train.majority_count} majority images "
-        f"(ρ = {train.minority_count / train.majority_count:.3f}) after holding out "
-        f"{args.validation_fraction:.0%} per class for validation; test split "
-        f"{len(result['test'])} images at their natural balance. DQN: Double DQN, the CNN of "
+        f"split and sample of twos per seed (the same for both methods); {split_sizes(sizes)}, "
+        f"the training split after holding out {args.validation_fraction:.0%} per class for "
+        "validation, the test split at its natural balance. DQN: Double DQN, the CNN of "
         f"Lin et al. scaled to 8×8 (conv 16-32 3×3, dense 256), Adam {args.learning_rate:g}, "
         f"γ = {args.gamma:g}, {args.total_env_steps:,} env steps, {args.num_envs} envs; the "
         f"greedy policy is evaluated on the validation split every {args.eval_every:,} env "
@@ -138,12 +176,13 @@ def main() -> int:
         + "and the best evaluation's weights are kept. Supervised: same CNN, cross-entropy "
         "with balanced class weights, Adam 1e-3, "
         f"batch 64, at most {args.baseline_epochs} epochs with Keras EarlyStopping on "
-        "validation loss (patience 10, best weights restored). 'kept' is the env step / epoch "
-        "whose weights were kept.",
+        "validation loss (patience 10; an early stop restores the best epoch's weights, at the "
+        "cap Keras keeps the last epoch's). 'DQN kept' is the env step whose weights were kept; "
+        "'supervised epochs' the epochs run / the epoch whose weights were kept.",
         "",
         "| seed | G-mean DQN | G-mean supervised | minority F1 DQN | minority F1 supervised "
         "| minority recall DQN | minority recall supervised | DQN s | supervised s "
-        "| DQN kept | supervised kept |",
+        "| DQN kept | supervised epochs |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for seed, dqn, sup in rows:
@@ -151,7 +190,7 @@ def main() -> int:
             f"| {seed} | {dqn['g_mean']:.4f} | {sup['g_mean']:.4f} | {dqn['minority_f1']:.4f} "
             f"| {sup['minority_f1']:.4f} | {dqn['minority_recall']:.4f} "
             f"| {sup['minority_recall']:.4f} | {dqn['seconds']:.0f} | {sup['seconds']:.0f} "
-            f"| {dqn['kept']:,} | {sup['kept']} |"
+            f"| {dqn['kept']:,} | {sup['epochs_run']} / {sup['kept']} |"
         )
     diff_mean, diff_half = mean_ci([d["g_mean"] - s["g_mean"] for _, d, s in rows])
     lines += [

@@ -49,8 +49,13 @@ def fit_supervised(
     class contributes equally to the loss: the standard supervised answer to
     imbalance that the RL classifier must beat. With `validation`, training
     stops early (Keras `EarlyStopping` on the validation loss, `patience`
-    epochs, best weights restored), as a practitioner would tune it; `epochs`
-    is then the cap.
+    epochs), as a practitioner would tune it; `epochs` is then the cap. On an
+    early stop the best epoch's weights are restored; at the cap Keras keeps
+    the last epoch's.
+
+    The returned model records `epochs_run` and `kept_epoch` (1-based: the
+    epoch whose weights it holds). Read them there, not from `model.history`,
+    which Keras replaces on the next `predict` or `evaluate`.
     """
     import tfrl
 
@@ -71,7 +76,7 @@ def fit_supervised(
                 "val_loss", patience=patience, restore_best_weights=True
             )
         )
-    model.fit(
+    history = model.fit(
         train.images,
         train.labels,
         epochs=epochs,
@@ -81,4 +86,7 @@ def fit_supervised(
         callbacks=callbacks,
         verbose=0,
     )
+    model.epochs_run = len(history.epoch)
+    stopped = callbacks and callbacks[0].stopped_epoch > 0
+    model.kept_epoch = callbacks[0].best_epoch + 1 if stopped else model.epochs_run
     return model

@@ -171,3 +171,19 @@ def test_dqn_classifier_beats_chance_and_the_majority_class():
     # The majority-class answer has G-mean 0 and minority recall 0; chance has G-mean ≈ 0.5.
     assert report["g_mean"] > 0.8, report
     assert report["minority_recall"] > 0.8, report
+
+
+def test_fit_supervised_reports_the_epoch_it_kept_after_predict():
+    whole = ic.load(ic.ImageClassificationConfig(imbalance_ratio=0.5))
+    train = ic.LabelledImages(whole.images[:300], whole.labels[:300], (1,), whole.class_names)
+    # Validation labels flipped: the better the model fits, the worse its validation
+    # loss, so early stopping fires and the first epoch's weights are the ones kept.
+    flipped = ic.LabelledImages(train.images, 1 - train.labels, (1,), train.class_names)
+    model = ic.fit_supervised(train, validation=flipped, epochs=30, patience=2)
+    model.predict(train.images[:8], verbose=0)  # replaces model.history with an empty one
+    assert model.epochs_run < 30
+    assert model.kept_epoch == model.epochs_run - 2
+    assert model.kept_epoch == 1
+    # At the cap, the last epoch's weights are kept (Keras restores only on a stop).
+    capped = ic.fit_supervised(train, validation=train, epochs=2, patience=5)
+    assert (capped.epochs_run, capped.kept_epoch) == (2, 2)
