@@ -107,6 +107,10 @@ def test_validation_split_is_held_out_of_training_per_class():
         for s in (0, 1)
     ]
     assert len(tests[0]) == len(tests[1]) and not np.array_equal(tests[0].images, tests[1].images)
+    for seed, test in enumerate(tests):  # every split_seed keeps test images out of training
+        config = ic.ImageClassificationConfig(imbalance_ratio=1.0, split_seed=seed)
+        seen = {image.tobytes() for image in ic.load(config).images}
+        assert not any(image.tobytes() in seen for image in test.images), seed
 
 
 @pytest.mark.parametrize(
