@@ -9,8 +9,6 @@ import asyncio
 import concurrent.futures
 import http.client
 import json
-import os
-import signal
 import threading
 import time
 
@@ -143,17 +141,6 @@ def test_a_medium_body_does_not_wait_behind_a_large_one(server):
         large.kill()
     assert status == 200 and len(answer["predictions"]) == 800
     assert seconds < 10, f"the 20 KiB request took {seconds:.1f} s"
-
-
-def test_a_dead_worker_is_replaced_and_the_request_answered(server):
-    url = f"{server.url}/v1/models/{MODEL}:predict"
-    body = {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200}
-    medium = server.codec.lanes[0]
-    assert medium.pids(), "no medium-body worker was started with the server"
-    for pid in medium.pids():
-        os.kill(pid, signal.SIGKILL)
-    status, answer = call("POST", url, body)
-    assert status == 200 and len(answer["predictions"]) == 1200
 
 
 def test_workers_die_with_the_thread_that_started_them():

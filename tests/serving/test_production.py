@@ -188,8 +188,10 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
 
 
 def test_large_bodies_are_decoded_in_a_worker_beside_grpc(dqn_base):
-    """Bodies over 16 KiB are decoded in a forked worker process, also while gRPC is
-    active; its errors come back intact."""
+    """Bodies over 16 KiB are decoded in a worker process, also while gRPC is active;
+    its errors come back intact. A worker killed while gRPC serves is replaced by a
+    clean-started one (not a fork of the threaded server, which can hang), and the next
+    request is answered."""
     with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(server.grpc_target)
@@ -204,8 +206,19 @@ def test_large_bodies_are_decoded_in_a_worker_beside_grpc(dqn_base):
         status, answer = call("POST", url, body)
         assert status == 400
         assert answer["error"].startswith("Input 'observation' has shape [1200, 3]")
-        status, answer = call("POST", url, {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200})
+        big = {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200}
+        status, answer = call("POST", url, big)
         assert status == 200 and len(answer["predictions"]) == 1200
+        assert stub.Predict(request, timeout=30).model_spec.version.value == 1
+
+        medium = server.codec.lanes[0]
+        killed = medium.pids()
+        assert killed, "no medium-body worker was started with the server"
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        status, answer = call("POST", url, big, timeout=60)  # bounded: a hang fails here
+        assert status == 200 and len(answer["predictions"]) == 1200
+        assert medium.start_method == "spawn" and set(medium.pids()).isdisjoint(killed)
         assert stub.Predict(request, timeout=30).model_spec.version.value == 1
 
 

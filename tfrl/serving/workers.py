@@ -9,15 +9,21 @@ and large ones each have their own workers, so a 20 KiB request never queues
 behind a 10 MiB decode.
 
 The workers are forked when the server starts, from the event-loop thread,
-before any model loads and before gRPC starts (forking later, from a process
-running TensorFlow's and gRPC's threads, is unsafe), and warmed with one call
-each. A fork shares the server's imported modules, so a worker starts in
+before any model loads and before gRPC starts, and warmed with one call each.
+A fork shares the server's imported modules, so a worker starts in
 milliseconds; it closes the sockets it inherited (so connections the server
 closes really close) and only ever runs the pure-Python/numpy codec. A worker
-dies with the thread that forked it (`PR_SET_PDEATHSIG` on Linux, else a
-watchdog thread), so a killed server leaves no orphan. A worker that dies is
-replaced and the call retried once; a call that hangs past `timeout` kills the
-lane's workers and answers 503, so it cannot hold a model version forever.
+dies with the thread that started it (`PR_SET_PDEATHSIG` on Linux, else a
+watchdog thread), so a killed server leaves no orphan.
+
+A worker that dies is replaced and the call retried once; a call that hangs
+past `timeout` kills the lane's workers and answers 503, so it cannot hold a
+model version forever. Replacements are never forked: by then the server runs
+TensorFlow's and gRPC's threads, and a fork copies whatever locks those threads
+hold, so the child can hang on its first malloc or log line. They are started
+clean instead (multiprocessing's "spawn": a fresh interpreter that imports the
+codec, and with it TensorFlow for its dtypes, but starts none of the server's
+threads), which takes a few seconds, once, after a crash.
 """
 
 from __future__ import annotations
@@ -104,20 +110,27 @@ def _pid() -> int:
 
 
 class _Lane:
-    """One process pool; restarted when a worker dies or hangs."""
+    """One process pool; restarted when a worker dies or hangs.
+
+    The first pool forks its workers (the server has no threads of TensorFlow's
+    or gRPC's yet); every later one spawns them (see the module docstring).
+    """
 
     def __init__(self, name: str, processes: int) -> None:
         self.name = name
         self.processes = processes
+        self.start_method = "fork"  # "spawn" once the first pool is gone
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The lane's pool, started now if there is none."""
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.processes,
-                mp_context=multiprocessing.get_context("fork"),
+                mp_context=multiprocessing.get_context(self.start_method),
                 initializer=_init_worker,
             )
+            self.start_method = "spawn"
         return self._pool
 
     def pids(self) -> list[int]:
@@ -136,6 +149,7 @@ class _Lane:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        """Stops the workers, waiting for calls under way."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
