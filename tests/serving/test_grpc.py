@@ -25,11 +25,12 @@ MODEL = "cartpole_dqn"
 
 
 @pytest.fixture(scope="module")
-def served(dqn_base, tmp_path_factory):
-    """Versions 1 and 2 (same weights) served with policy all and labels."""
+def served(dqn_base, other_export, tmp_path_factory):
+    """Versions 1 (`dqn_agent`) and 2 (`other_dqn_agent`: other weights) served with
+    policy all and labels."""
     base = tmp_path_factory.mktemp("grpc") / MODEL
     shutil.copytree(os.path.join(dqn_base, "1"), base / "1")
-    shutil.copytree(os.path.join(dqn_base, "1"), base / "2")
+    shutil.copytree(other_export, base / "2")
     config = ModelConfig(MODEL, str(base), policy="all", labels={"stable": 1})
     with Server([config], port=0, grpc_port=0, max_request_rows=100) as server:
         channel = grpc.insecure_channel(server.grpc_target)
@@ -52,17 +53,28 @@ def predict_request(obs, version=None, label=None, signature=""):
     return request
 
 
-def test_predict_latest_by_version_and_by_label(served, dqn_agent):
+def test_predict_latest_by_version_and_by_label(served, dqn_agent, other_dqn_agent):
     stub, _ = served
     obs = observations(6)
-    expected = greedy_actions(dqn_agent.policy, obs)
+    actions = {
+        1: greedy_actions(dqn_agent.policy, obs),
+        2: greedy_actions(other_dqn_agent.policy, obs),
+    }
+    q_values = {}
     for version, label, answered in [(None, None, 2), (1, None, 1), (None, "stable", 1)]:
         response = stub.Predict(predict_request(obs, version, label), timeout=30)
         assert response.model_spec.name == MODEL
         assert response.model_spec.version.value == answered
         assert response.model_spec.signature_name == "serving_default"
-        np.testing.assert_array_equal(tf.make_ndarray(response.outputs["action"]), expected)
-        assert tf.make_ndarray(response.outputs["q_values"]).shape == (6, 2)
+        np.testing.assert_array_equal(
+            tf.make_ndarray(response.outputs["action"]), actions[answered]
+        )
+        q = tf.make_ndarray(response.outputs["q_values"])
+        assert q.shape == (6, 2)
+        q_values.setdefault(answered, q)
+        np.testing.assert_array_equal(q, q_values[answered])
+    # the versions' weights differ, so an answer from the wrong version would show
+    assert not np.allclose(q_values[1], q_values[2], rtol=1e-3)
     request = predict_request(obs)
     request.output_filter.append("action")
     assert set(stub.Predict(request, timeout=30).outputs) == {"action"}

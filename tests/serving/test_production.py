@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import logging
 import os
 import re
 import shutil
@@ -90,14 +91,22 @@ def test_prometheus_metrics_parse_and_count_traffic(dqn_base):
     assert after[latency] - before.get(latency, 0) == 4
 
 
-def test_poll_wait_zero_polls_once(dqn_base, tmp_path):
+def test_poll_wait_zero_polls_once(dqn_base, tmp_path, caplog):
+    """Versions added later are not loaded, and a version that failed is not retried
+    (and the log does not promise a retry)."""
     base = tmp_path / MODEL
     shutil.copytree(os.path.join(dqn_base, "1"), base / "1")
-    with Server([ModelConfig(MODEL, str(base))], port=0, poll_interval=0) as s:
+    (base / "3").mkdir()
+    (base / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    config = ModelConfig(MODEL, str(base), policy="all")
+    quiet_but_errors = caplog.at_level(logging.ERROR, logger="tfrl.serving")
+    with quiet_but_errors, Server([config], port=0, poll_interval=0) as s:
         shutil.copytree(os.path.join(dqn_base, "1"), base / "2")
         time.sleep(1.0)
         status = call("GET", f"{s.url}/v1/models/{MODEL}")[1]["model_version_status"]
-    assert [v["version"] for v in status] == ["1"]
+    assert {v["version"]: v["state"] for v in status} == {"1": "AVAILABLE", "3": "END"}
+    failures = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
+    assert len(failures) == 1 and "not retried (the base path is polled only once" in failures[0]
 
 
 def _env():

@@ -102,11 +102,20 @@ class _Calls:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """TF Serving's `tensorflow.serving.PredictionService` over a `ModelRegistry`.
+
+    Predict and GetModelMetadata are served; Classify, Regress and MultiInference
+    are answered UNIMPLEMENTED (exports carry predict signatures only).
+    """
+
     def __init__(self, calls: _Calls, max_rows: int | None) -> None:
         self._calls = calls
         self._max_rows = max_rows
 
     async def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> Any:
+        """Runs a signature (default `serving_default`) of the version the request's
+        model_spec names (by version, by label, or the latest), batched with other
+        requests; returns the outputs in `output_filter` (default all)."""
         name, version, label = _spec_of(request.model_spec)
 
         async def body(slot: list[str]) -> predict_pb2.PredictResponse:
@@ -137,6 +146,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: Any
     ) -> Any:
+        """The version's signature defs, packed as TF Serving packs them
+        (`metadata["signature_def"]` holds a `SignatureDefMap`)."""
         name, version, label = _spec_of(request.model_spec)
 
         async def body(slot: list[str]) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -167,22 +178,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
 
     async def Classify(self, request: Any, context: Any) -> Any:
+        """Answered UNIMPLEMENTED, with a message."""
         await self._unimplemented("Classify", context)
 
     async def Regress(self, request: Any, context: Any) -> Any:
+        """Answered UNIMPLEMENTED, with a message."""
         await self._unimplemented("Regress", context)
 
     async def MultiInference(self, request: Any, context: Any) -> Any:
+        """Answered UNIMPLEMENTED, with a message."""
         await self._unimplemented("MultiInference", context)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """TF Serving's `tensorflow.serving.ModelService`: version status (no config reload)."""
+
     def __init__(self, calls: _Calls) -> None:
         self._calls = calls
 
     async def GetModelStatus(
         self, request: get_model_status_pb2.GetModelStatusRequest, context: Any
     ) -> Any:
+        """The status of every version of a model (or of the one named), as the REST
+        status route reports it."""
         name, version, label = _spec_of(request.model_spec)
 
         async def body(slot: list[str]) -> get_model_status_pb2.GetModelStatusResponse:
@@ -198,6 +216,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return await self._calls.run("status", name, context, body)
 
     async def HandleReloadConfigRequest(self, request: Any, context: Any) -> Any:
+        """Answered UNIMPLEMENTED: restart the server with the new config instead."""
         await context.abort(
             grpc.StatusCode.UNIMPLEMENTED,
             "HandleReloadConfigRequest is not supported by tfrl serve; restart it with the "
