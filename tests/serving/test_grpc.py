@@ -157,3 +157,36 @@ def test_errors_carry_tf_serving_status_codes(served):
         assert code == grpc.StatusCode.UNIMPLEMENTED and "use Predict" in details
     # Still serving after all that.
     assert stub.Predict(predict_request(obs), timeout=30).model_spec.version.value == 2
+
+
+@pytest.mark.parametrize("version", [0, 1, 300])
+def test_predict_responses_written_directly_parse_as_built_by_protobuf(version):
+    """encode_predict_response gives the message protobuf itself would build, for every
+    numeric dtype and shape (scalars, empty tensors, negative values); strings fall back."""
+    from tfrl.serving.grpc_api import encode_predict_response
+
+    rng = np.random.default_rng(0)
+    outputs = {
+        "action": np.array([1, 0, -5], np.int64),
+        "q_values": rng.random((3, 2), np.float32),
+        "half": rng.random((300, 7)).astype(np.float16),
+        "scalar": np.float64(3.5),
+        "flags": np.array([True, False]),
+        "empty": np.zeros((0, 3), np.int32),
+        "bytes": np.arange(5, dtype=np.uint8),
+    }
+    expected = predict_pb2.PredictResponse()
+    expected.model_spec.name = MODEL
+    expected.model_spec.version.value = version
+    expected.model_spec.signature_name = "serving_default"
+    for key, value in outputs.items():
+        expected.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        expected.outputs[key].ClearField("version_number")
+    encoded = encode_predict_response(MODEL, version, "serving_default", outputs)
+    parsed = predict_pb2.PredictResponse.FromString(encoded)
+    assert parsed.model_spec == expected.model_spec
+    assert set(parsed.outputs) == set(outputs)
+    for key, value in outputs.items():
+        np.testing.assert_array_equal(tf.make_ndarray(parsed.outputs[key]), value)
+        assert parsed.outputs[key].dtype == expected.outputs[key].dtype
+    assert encode_predict_response(MODEL, 1, "serving_default", {"text": np.array([b"a"])}) is None
