@@ -663,6 +663,10 @@ def loadavg() -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    sys.path.insert(0, REPO)
+    from tfrl.console import quiet
+
+    quiet()  # TensorFlow's start-up logs off (TFRL_VERBOSE=1 shows them)
     scratch = tempfile.mkdtemp(prefix="tfrl-serving-load-")
     clients = os.path.join(scratch, "clients")
     os.makedirs(clients)
