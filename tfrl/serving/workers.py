@@ -23,7 +23,11 @@ TensorFlow's and gRPC's threads, and a fork copies whatever locks those threads
 hold, so the child can hang on its first malloc or log line. They are started
 clean instead (multiprocessing's "spawn": a fresh interpreter that imports the
 codec, and with it TensorFlow for its dtypes, but starts none of the server's
-threads), which takes a few seconds, once, after a crash.
+threads), which takes a few seconds, once, after a crash. Unlike a plain
+"spawn", it does not re-run the program's main script first (a script that
+starts a server without an `if __name__ == "__main__":` guard would start a
+second server in the worker; a program read from stdin could not restart one
+at all).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import ctypes
 import json
 import logging
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.spawn
 import os
 import signal
 import stat
@@ -109,6 +115,48 @@ def _pid() -> int:
     return os.getpid()
 
 
+_launch_lock = threading.Lock()
+
+
+def _preparation_data_without_main(name: str) -> dict[str, Any]:
+    data = _spawn_preparation_data(name)
+    data.pop("init_main_from_path", None)
+    data.pop("init_main_from_name", None)
+    return data
+
+
+_spawn_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+if sys.platform != "win32":
+    from multiprocessing import popen_spawn_posix
+
+    class _CleanSpawnPopen(popen_spawn_posix.Popen):
+        def _launch(self, process_obj: Any) -> None:
+            with _launch_lock:
+                multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
+                try:
+                    super()._launch(process_obj)
+                finally:
+                    multiprocessing.spawn.get_preparation_data = _spawn_preparation_data
+
+    class _CleanSpawnProcess(multiprocessing.context.SpawnProcess):
+        @staticmethod
+        def _Popen(process_obj: Any) -> _CleanSpawnPopen:
+            return _CleanSpawnPopen(process_obj)
+
+    class _CleanSpawnContext(multiprocessing.context.SpawnContext):
+        Process = _CleanSpawnProcess
+
+
+def _clean_spawn_context() -> multiprocessing.context.BaseContext:
+    """multiprocessing's "spawn", but the child does not import the parent's `__main__`
+    (the workers run only functions of this module)."""
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    return _CleanSpawnContext()
+
+
 class _Lane:
     """One process pool; restarted when a worker dies or hangs.
 
@@ -127,7 +175,11 @@ class _Lane:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.processes,
-                mp_context=multiprocessing.get_context(self.start_method),
+                mp_context=(
+                    multiprocessing.get_context("fork")
+                    if self.start_method == "fork"
+                    else _clean_spawn_context()
+                ),
                 initializer=_init_worker,
             )
             self.start_method = "spawn"
