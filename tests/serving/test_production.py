@@ -11,9 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -26,49 +28,56 @@ MODEL = "cartpole_dqn"
 TINY = json.dumps({"instances": [[0.1, 0.2, 0.3, 0.4]]}).encode()
 
 
-def test_prometheus_metrics_parse_and_count_traffic(dqn_base):
-    path = "/monitoring/prometheus/metrics"
-    with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0, metrics_path=path) as s:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(s.grpc_target)
-        )
+METRICS = "/monitoring/prometheus/metrics"
 
-        def scrape():
-            connection = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
-            connection.request("GET", path)
-            response = connection.getresponse()
-            assert response.status == 200
-            assert response.getheader("Content-Type").startswith("text/plain")
-            samples = {}
-            for family in text_string_to_metric_families(response.read().decode()):
-                for sample in family.samples:
-                    key = (sample.name, tuple(sorted(sample.labels.items())))
-                    samples[key] = sample.value
-            return samples
 
-        def requests(samples, entrypoint, status="OK"):
-            labels = {
-                "model_name": MODEL,
-                "version": "1",
-                "api": "predict",
-                "entrypoint": entrypoint,
-                "status": status,
-            }
-            return samples.get(("tfrl_serving_requests_total", tuple(sorted(labels.items()))), 0)
+@pytest.fixture(scope="module")
+def rest_and_grpc(dqn_base):
+    """A server with REST, gRPC and Prometheus metrics."""
+    with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0, metrics_path=METRICS) as s:
+        yield s
 
-        before = scrape()
-        assert before[("tfrl_serving_loaded_versions", (("model_name", MODEL),))] == 1
-        assert before[("tfrl_serving_load_failures_total", (("model_name", MODEL),))] == 0
-        url = f"{s.url}/v1/models/{MODEL}:predict"
-        for _ in range(3):
-            assert call("POST", url, TINY)[0] == 200
-        assert call("POST", url, {"instances": [[1, 2]]})[0] == 400
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = MODEL
-        request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((2, 4), np.float32)))
-        for _ in range(2):
-            stub.Predict(request, timeout=30)
-        after = scrape()
+
+def test_prometheus_metrics_parse_and_count_traffic(rest_and_grpc):
+    path, s = METRICS, rest_and_grpc
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(s.grpc_target))
+
+    def scrape():
+        connection = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type").startswith("text/plain")
+        samples = {}
+        for family in text_string_to_metric_families(response.read().decode()):
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = sample.value
+        return samples
+
+    def requests(samples, entrypoint, status="OK"):
+        labels = {
+            "model_name": MODEL,
+            "version": "1",
+            "api": "predict",
+            "entrypoint": entrypoint,
+            "status": status,
+        }
+        return samples.get(("tfrl_serving_requests_total", tuple(sorted(labels.items()))), 0)
+
+    before = scrape()
+    assert before[("tfrl_serving_loaded_versions", (("model_name", MODEL),))] == 1
+    assert before[("tfrl_serving_load_failures_total", (("model_name", MODEL),))] == 0
+    url = f"{s.url}/v1/models/{MODEL}:predict"
+    for _ in range(3):
+        assert call("POST", url, TINY)[0] == 200
+    assert call("POST", url, {"instances": [[1, 2]]})[0] == 400
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((2, 4), np.float32)))
+    for _ in range(2):
+        stub.Predict(request, timeout=30)
+    after = scrape()
     assert requests(after, "REST") - requests(before, "REST") == 3
     assert (
         requests(after, "REST", "INVALID_ARGUMENT") - requests(before, "REST", "INVALID_ARGUMENT")
@@ -196,39 +205,46 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
     assert "Traceback" not in output
 
 
-def test_large_bodies_are_decoded_in_a_worker_beside_grpc(dqn_base):
+def test_large_bodies_are_decoded_in_a_worker_beside_grpc(rest_and_grpc, tmp_path, monkeypatch):
     """Bodies over 16 KiB are decoded in a worker process, also while gRPC is active;
     its errors come back intact. A worker killed while gRPC serves is replaced by a
-    clean-started one (not a fork of the threaded server, which can hang), and the next
-    request is answered."""
-    with Server([ModelConfig(MODEL, dqn_base)], port=0, grpc_port=0) as server:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(server.grpc_target)
-        )
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = MODEL
-        request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4), np.float32)))
-        stub.Predict(request, timeout=30)
-        url = f"{server.url}/v1/models/{MODEL}:predict"
-        body = json.dumps({"instances": [[0.5, 0.25, 0.125]] * 1200}).encode()  # 3 values, not 4
-        assert len(body) > 16 * 1024
-        status, answer = call("POST", url, body)
-        assert status == 400
-        assert answer["error"].startswith("Input 'observation' has shape [1200, 3]")
-        big = {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200}
-        status, answer = call("POST", url, big)
-        assert status == 200 and len(answer["predictions"]) == 1200
-        assert stub.Predict(request, timeout=30).model_spec.version.value == 1
+    clean-started one (not a fork of the threaded server, which can hang) that does not
+    re-run the program's main script, and the next request is answered."""
+    script = tmp_path / "main.py"
+    script.write_text(f"open({str(tmp_path / 'main-ran')!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__, main.__spec__ = str(script), None
+    server = rest_and_grpc
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(server.grpc_target)
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.inputs["observation"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4), np.float32)))
+    stub.Predict(request, timeout=30)
+    url = f"{server.url}/v1/models/{MODEL}:predict"
+    body = json.dumps({"instances": [[0.5, 0.25, 0.125]] * 1200}).encode()  # 3 values, not 4
+    assert len(body) > 16 * 1024
+    status, answer = call("POST", url, body)
+    assert status == 400
+    assert answer["error"].startswith("Input 'observation' has shape [1200, 3]")
+    big = {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200}
+    status, answer = call("POST", url, big)
+    assert status == 200 and len(answer["predictions"]) == 1200
+    assert stub.Predict(request, timeout=30).model_spec.version.value == 1
 
-        medium = server.codec.lanes[0]
-        killed = medium.pids()
-        assert killed, "no medium-body worker was started with the server"
-        for pid in killed:
-            os.kill(pid, signal.SIGKILL)
-        status, answer = call("POST", url, big, timeout=60)  # bounded: a hang fails here
-        assert status == 200 and len(answer["predictions"]) == 1200
-        assert medium.start_method == "spawn" and set(medium.pids()).isdisjoint(killed)
-        assert stub.Predict(request, timeout=30).model_spec.version.value == 1
+    medium = server.codec.lanes[0]
+    killed = medium.pids()
+    assert killed, "no medium-body worker was started with the server"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    monkeypatch.setitem(sys.modules, "__main__", main)  # a script without a main guard
+    status, answer = call("POST", url, big, timeout=60)  # bounded: a hang fails here
+    monkeypatch.undo()
+    assert not (tmp_path / "main-ran").exists(), "the worker re-ran the main script"
+    assert status == 200 and len(answer["predictions"]) == 1200
+    assert medium.start_method == "spawn" and set(medium.pids()).isdisjoint(killed)
+    assert stub.Predict(request, timeout=30).model_spec.version.value == 1
 
 
 def test_cli_port_errors_come_before_tensorflow_is_imported(dqn_base):
