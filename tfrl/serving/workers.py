@@ -133,6 +133,8 @@ if sys.platform != "win32":
 
     class _CleanSpawnPopen(popen_spawn_posix.Popen):
         def _launch(self, process_obj: Any) -> None:
+            # The stdlib reads the preparation data (which holds the main script to
+            # re-run) through this module function; it is swapped only for this launch.
             with _launch_lock:
                 multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
                 try:
