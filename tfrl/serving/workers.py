@@ -21,9 +21,9 @@ past `timeout` kills the lane's workers and answers 503, so it cannot hold a
 model version forever. Replacements are never forked: by then the server runs
 TensorFlow's and gRPC's threads, and a fork copies whatever locks those threads
 hold, so the child can hang on its first malloc or log line. They are started
-clean instead (multiprocessing's "spawn": a fresh interpreter that imports the
-codec, and with it TensorFlow for its dtypes, but starts none of the server's
-threads), which takes a few seconds, once, after a crash. Unlike a plain
+clean instead (multiprocessing's "spawn": a fresh interpreter that imports
+only numpy and the codec, never TensorFlow: signatures are sent with plain
+dtypes), which takes about half a second, once, after a crash. Unlike a plain
 "spawn", it does not re-run the program's main script first (a script that
 starts a server without an `if __name__ == "__main__":` guard would start a
 second server in the worker; a program read from stdin could not restart one
@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from tfrl.serving.codec import decode_request, encode_outputs
+from tfrl.serving.codec import decode_request, encode_outputs, plain_signatures
 from tfrl.serving.status import Code, ServingError
 
 __all__ = ["CodecPool"]
@@ -115,32 +115,61 @@ def _pid() -> int:
     return os.getpid()
 
 
-_launch_lock = threading.Lock()
+_IMPORTED_BY = os.getpid()  # a forked worker inherits the server's value
 
 
-def _preparation_data_without_main(name: str) -> dict[str, Any]:
-    data = _spawn_preparation_data(name)
-    data.pop("init_main_from_path", None)
-    data.pop("init_main_from_name", None)
-    return data
-
-
-_spawn_preparation_data = multiprocessing.spawn.get_preparation_data
+def _worker_facts() -> dict[str, Any]:
+    """How this worker started, seen from inside it (for tests and diagnostics):
+    "fork" if it inherited this module from the server, else "spawn"; and whether
+    TensorFlow is imported in it."""
+    return {
+        "pid": os.getpid(),
+        "start": "fork" if os.getpid() != _IMPORTED_BY else "spawn",
+        "tensorflow": "tensorflow" in sys.modules,
+    }
 
 
 if sys.platform != "win32":
-    from multiprocessing import popen_spawn_posix
+    import io
+    from multiprocessing import popen_spawn_posix, reduction, resource_tracker, util
 
     class _CleanSpawnPopen(popen_spawn_posix.Popen):
+        """`popen_spawn_posix.Popen` whose child is not told to import the parent's
+        `__main__` (the stdlib's launch, with those keys left out of the data sent)."""
+
         def _launch(self, process_obj: Any) -> None:
-            # The stdlib reads the preparation data (which holds the main script to
-            # re-run) through this module function; it is swapped only for this launch.
-            with _launch_lock:
-                multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
-                try:
-                    super()._launch(process_obj)
-                finally:
-                    multiprocessing.spawn.get_preparation_data = _spawn_preparation_data
+            tracker_fd = resource_tracker.getfd()
+            self._fds.append(tracker_fd)
+            prep_data = multiprocessing.spawn.get_preparation_data(process_obj._name)
+            prep_data.pop("init_main_from_path", None)
+            prep_data.pop("init_main_from_name", None)
+            payload = io.BytesIO()
+            multiprocessing.context.set_spawning_popen(self)
+            try:
+                reduction.dump(prep_data, payload)
+                reduction.dump(process_obj, payload)
+            finally:
+                multiprocessing.context.set_spawning_popen(None)
+            parent_r = child_w = child_r = parent_w = None
+            try:
+                parent_r, child_w = os.pipe()
+                child_r, parent_w = os.pipe()
+                command = multiprocessing.spawn.get_command_line(
+                    tracker_fd=tracker_fd, pipe_handle=child_r
+                )
+                self._fds += [child_r, child_w]
+                self.pid = util.spawnv_passfds(
+                    multiprocessing.spawn.get_executable(), command, self._fds
+                )
+                self.sentinel = parent_r
+                with open(parent_w, "wb", closefd=False) as f:
+                    f.write(payload.getbuffer())
+            finally:
+                to_close = [fd for fd in (parent_r, parent_w) if fd is not None]
+                self.finalizer = util.Finalize(self, util.close_fds, to_close)
+                for fd in (child_r, child_w):
+                    if fd is not None:
+                        os.close(fd)
 
     class _CleanSpawnProcess(multiprocessing.context.SpawnProcess):
         @staticmethod
@@ -169,7 +198,7 @@ class _Lane:
     def __init__(self, name: str, processes: int) -> None:
         self.name = name
         self.processes = processes
-        self.start_method = "fork"  # "spawn" once the first pool is gone
+        self.start_method = "fork"  # "spawn" once the first pool is started
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -186,6 +215,11 @@ class _Lane:
             )
             self.start_method = "spawn"
         return self._pool
+
+    def facts(self) -> list[dict[str, Any]]:
+        """`_worker_facts()` from each worker of the lane (for tests and diagnostics)."""
+        pool = self.executor()
+        return [pool.submit(_worker_facts).result(60) for _ in range(self.processes)]
 
     def pids(self) -> list[int]:
         """The lane's worker process ids (for tests and diagnostics)."""
@@ -280,7 +314,8 @@ class CodecPool:
         if len(body) <= INLINE_BODY_BYTES:
             return decode_request(body, signatures, servable, max_rows)
         lane = self.lane_for(len(body))
-        return await self._run(lane, _decode_in_worker, body, signatures, servable, max_rows)
+        plain = plain_signatures(signatures)  # a tf.DType would import TensorFlow there
+        return await self._run(lane, _decode_in_worker, body, plain, servable, max_rows)
 
     async def encode(self, outputs: Mapping[str, np.ndarray], fmt: str) -> bytes:
         """The JSON answer body: inline if small, else in a worker."""
