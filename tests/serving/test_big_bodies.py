@@ -12,17 +12,15 @@ import json
 import threading
 import time
 
-import aiohttp
 import numpy as np
 import psutil
 import pytest
 
-from tests.serving.client import call
+from tests.serving.client import call, open_loop
 from tfrl.serving import BatchingOptions, Code, ModelConfig, Server, ServingError, batching, workers
 from tfrl.serving.codec import decode_request
 
 MODEL = "cartpole_dqn"
-TINY = json.dumps({"instances": [[0.1, 0.2, 0.3, 0.4]]}).encode()
 
 
 def _recorder(calls, fn, size):
@@ -31,31 +29,6 @@ def _recorder(calls, fn, size):
         return fn(*args)
 
     return record
-
-
-async def _open_loop(url, big, interval=0.005, least=200, most=3000):
-    """Tiny requests sent on a schedule (request i due at start + i * interval), not one
-    after another, so a stall of the server delays every request due during it;
-    latency counts from the due time."""
-    latencies = []
-    async with aiohttp.ClientSession() as session:
-
-        async def one(due):
-            async with session.post(url, data=TINY) as response:
-                assert response.status == 200, await response.text()
-                await response.read()
-            latencies.append(time.perf_counter() - due)
-
-        tasks = []
-        start = time.perf_counter()
-        for i in range(most):
-            due = start + i * interval
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if i >= least and big.done():
-                break
-            tasks.append(asyncio.ensure_future(one(due)))
-        await asyncio.gather(*tasks)
-    return latencies
 
 
 def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
@@ -105,7 +78,7 @@ def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             future = pool.submit(send_big)
-            latencies = asyncio.run(_open_loop(url, future))
+            latencies = asyncio.run(open_loop(url, future))
             status, answer, big_seconds = future.result()
     assert status == 200, answer[:200]
     assert answer.count(b'"action"') == rows  # every row answered (row format)

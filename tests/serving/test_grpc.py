@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -190,3 +191,45 @@ def test_predict_responses_written_directly_parse_as_built_by_protobuf(version):
         np.testing.assert_array_equal(tf.make_ndarray(parsed.outputs[key]), value)
         assert parsed.outputs[key].dtype == expected.outputs[key].dtype
     assert encode_predict_response(MODEL, 1, "serving_default", {"text": np.array([b"a"])}) is None
+
+
+def test_large_requests_read_packed_floats_as_bytes_with_the_same_values():
+    """A large PredictRequest's packed float_val/double_val inputs are moved to
+    tensor_content before parsing; every input reads as protobuf's own parse would."""
+    from tfrl.serving.grpc_api import _parse_predict, _to_ndarray
+
+    rng = np.random.default_rng(0)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.version_label = "stable"
+    request.output_filter.append("action")
+    floats = rng.uniform(-1, 1, (5000, 4)).astype(np.float32)
+    cases = {
+        "floats": (floats, "float_val"),
+        "doubles": (rng.uniform(-1, 1, (3, 700)), "double_val"),
+        "filled": (np.full((50, 4), 2.5, np.float32), "float_val"),  # one value, broadcast
+        "ints": (np.arange(12, dtype=np.int32).reshape(3, 4), "int_val"),
+        "content": (floats[:3], None),
+        "text": (np.array([b"a", b"bc"], object), None),
+    }
+    for key, (array, field) in cases.items():
+        tensor = request.inputs[key]
+        tensor.CopyFrom(tf.make_tensor_proto(array))
+        if field is not None:
+            tensor.tensor_content = b""
+            values = array.ravel()[:1] if key == "filled" else array.ravel()
+            getattr(tensor, field).extend(values.tolist())
+    raw = request.SerializeToString()
+    assert len(raw) > 16 * 1024
+    expected, parsed = predict_pb2.PredictRequest.FromString(raw), _parse_predict(raw)
+    assert parsed.model_spec == expected.model_spec
+    assert parsed.output_filter == expected.output_filter
+    assert set(parsed.inputs) == set(cases)
+    for key, (array, _) in cases.items():
+        got = _to_ndarray(parsed.inputs[key], tf.dtypes.as_dtype(parsed.inputs[key].dtype))
+        np.testing.assert_array_equal(got, array, strict=True)
+        np.testing.assert_array_equal(got, tf.make_ndarray(expected.inputs[key]), strict=True)
+    assert parsed.inputs["floats"].tensor_content and not parsed.inputs["floats"].float_val
+    assert parsed.inputs["doubles"].tensor_content and parsed.inputs["filled"].float_val
+    with pytest.raises(DecodeError):
+        _parse_predict(raw[:-3])

@@ -1,5 +1,7 @@
 """Serving under production conditions: big bodies, metrics, the CLI's ports and flags."""
 
+import asyncio
+import concurrent.futures
 import http.client
 import json
 import logging
@@ -10,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -21,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.cli.commands import ROOT, TFRL
-from tests.serving.client import call
+from tests.serving.client import call, open_loop
 from tfrl.serving import ModelConfig, Server
 
 MODEL = "cartpole_dqn"
@@ -284,3 +287,46 @@ def test_cli_port_errors_come_before_tensorflow_is_imported(dqn_base):
             assert result.returncode == 2, result.stderr
             assert result.stderr.strip().splitlines() == [f"tfrl serve: error: {message}"]
             assert result.stdout.strip() == "False"  # TensorFlow was never imported
+
+
+def test_a_big_grpc_request_is_parsed_off_the_event_loop(rest_and_grpc, monkeypatch):
+    """A 100,000-row gRPC Predict sent as float_val (which protobuf's pure-Python runtime
+    parses value by value, ~1.4 s) is parsed off the event loop that REST shares, its
+    packed floats read as bytes: tiny REST requests sent beside it keep a bounded p99.
+
+    The bound is loose: on the shared 2-core machine p99 measured 87-274 ms with this
+    fix against 1,450 ms with parsing on the loop; the 50 ms the 10 MiB REST body
+    meets is not met for a big gRPC request yet (the model calls of its 64-row
+    batches compete with the tiny requests)."""
+    from tfrl.serving import grpc_api
+
+    server, rows, threads = rest_and_grpc, 100_000, []
+    parse = grpc_api._parse_predict
+
+    def recording_parse(data):
+        threads.append((len(data), threading.current_thread().name))
+        return parse(data)
+
+    monkeypatch.setattr(grpc_api, "_parse_predict", recording_parse)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    tensor = request.inputs["observation"]
+    tensor.CopyFrom(tf.make_tensor_proto(np.zeros((rows, 4), np.float32)))
+    tensor.tensor_content = b""
+    tensor.float_val.extend(np.random.default_rng(0).uniform(-1, 1, rows * 4).tolist())
+    raw = request.SerializeToString()  # built once here: the client's own cost is not timed
+    channel = grpc.insecure_channel(server.grpc_target)
+    predict = channel.unary_unary(
+        "/tensorflow.serving.PredictionService/Predict",
+        request_serializer=None,
+        response_deserializer=predict_pb2.PredictResponse.FromString,
+    )
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        big = pool.submit(predict, raw, timeout=120)
+        latencies = asyncio.run(open_loop(f"{server.url}/v1/models/{MODEL}:predict", big))
+        response = big.result()
+    channel.close()
+    assert response.outputs["action"].tensor_shape.dim[0].size == rows
+    assert [name for size, name in threads if size == len(raw)] == ["tfrl-grpc-parse_0"]
+    p99 = np.percentile(latencies, 99)
+    assert p99 < 0.5, f"tiny REST requests' p99 {p99 * 1e3:.1f} ms beside a big gRPC request"
