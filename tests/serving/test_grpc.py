@@ -162,9 +162,10 @@ def test_errors_carry_tf_serving_status_codes(served):
 
 @pytest.mark.parametrize("version", [0, 1, 300])
 def test_predict_responses_written_directly_parse_as_built_by_protobuf(version):
-    """encode_predict_response gives the message protobuf itself would build, for every
-    numeric dtype and shape (scalars, empty tensors, negative values); strings fall back."""
-    from tfrl.serving.grpc_api import encode_predict_response
+    """encode_predict_response's bytes parse to exactly the message built with protobuf
+    (`_fill_tensor`, the fallback path), for every numeric dtype and shape (scalars,
+    empty tensors, negative values): same dtypes, shapes and values; strings fall back."""
+    from tfrl.serving.grpc_api import _fill_tensor, encode_predict_response
 
     rng = np.random.default_rng(0)
     outputs = {
@@ -181,15 +182,14 @@ def test_predict_responses_written_directly_parse_as_built_by_protobuf(version):
     expected.model_spec.version.value = version
     expected.model_spec.signature_name = "serving_default"
     for key, value in outputs.items():
-        expected.outputs[key].CopyFrom(tf.make_tensor_proto(value))
-        expected.outputs[key].ClearField("version_number")
+        _fill_tensor(expected.outputs[key], value)
     encoded = encode_predict_response(MODEL, version, "serving_default", outputs)
     parsed = predict_pb2.PredictResponse.FromString(encoded)
-    assert parsed.model_spec == expected.model_spec
-    assert set(parsed.outputs) == set(outputs)
+    assert parsed == expected
     for key, value in outputs.items():
-        np.testing.assert_array_equal(tf.make_ndarray(parsed.outputs[key]), value)
-        assert parsed.outputs[key].dtype == expected.outputs[key].dtype
+        np.testing.assert_array_equal(
+            tf.make_ndarray(parsed.outputs[key]), np.asarray(value), strict=True
+        )
     assert encode_predict_response(MODEL, 1, "serving_default", {"text": np.array([b"a"])}) is None
 
 
