@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import http.client
 import json
+import os
 import threading
 import time
 
@@ -87,14 +88,19 @@ def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
     assert max(decoded_here) < 1024 * 1024, "the 10 MiB body was decoded on the event loop"
     assert max(encoded_here) < rows, "the 125,000-row answer was encoded on the event loop"
     assert max(call_sizes) <= 1024, f"a model call of {max(call_sizes)} rows"
-    # On an idle machine p99 stays in a few ms; on a shared, loaded one the workers
-    # compete with the server for the cores, so the bound is relative to the big
-    # request's own time. Decoding or encoding on the loop stalls most of it.
+    # The issue's target is p99 < 50 ms, asserted as such when the machine is quiet (load
+    # average at most its core count). On a shared, loaded machine the workers compete
+    # with the server for the cores and p99 varies with the load (measured 0.16-1.7 s at
+    # load average 11-14 on 2 cores, before and after this bound was written), so
+    # there the bound is relative to the big request's own time: decoding or encoding
+    # on the loop would stall most of it.
     p99 = np.percentile(latencies, 99)
-    bound = max(0.050, 0.2 * big_seconds)
+    quiet = os.getloadavg()[0] <= (os.cpu_count() or 1)
+    bound = 0.050 if quiet else max(0.050, 0.2 * big_seconds)
     assert p99 < bound, (
         f"tiny requests' p99 {p99 * 1e3:.1f} ms over {len(latencies)} requests "
-        f"(bound {bound * 1e3:.0f} ms; the big one took {big_seconds:.2f} s)"
+        f"(bound {bound * 1e3:.0f} ms, machine {'quiet' if quiet else 'loaded'}; the big one "
+        f"took {big_seconds:.2f} s)"
     )
 
 
