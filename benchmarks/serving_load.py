@@ -458,30 +458,33 @@ def subprocess_env() -> dict:
 def start_server(base: str, port: int, grpc_port: int, scratch: str) -> subprocess.Popen:
     """`tfrl serve` in its own process, as users run it, with Prometheus metrics on."""
     monitoring = os.path.join(scratch, "monitoring.config")
+    log_path = os.path.join(scratch, "server.log")
     with open(monitoring, "w") as f:
         f.write(f'prometheus_config {{ enable: true, path: "{METRICS_PATH}" }}\n')
     tfrl = os.path.join(os.path.dirname(sys.executable), "tfrl")
     command = [tfrl] if os.path.exists(tfrl) else [sys.executable, "-m", "tfrl.cli.main"]
-    server = subprocess.Popen(
-        [
-            *command,
-            "serve",
-            f"--model_name={MODEL}",
-            f"--model_base_path={base}",
-            f"--rest_api_port={port}",
-            f"--port={grpc_port}",
-            f"--monitoring_config_file={monitoring}",
-        ],
-        cwd=scratch,
-        env=subprocess_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with open(log_path, "wb") as log:  # the server keeps its own descriptor
+        server = subprocess.Popen(
+            [
+                *command,
+                "serve",
+                f"--model_name={MODEL}",
+                f"--model_base_path={base}",
+                f"--rest_api_port={port}",
+                f"--port={grpc_port}",
+                f"--monitoring_config_file={monitoring}",
+            ],
+            cwd=scratch,
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,  # a file: a pipe nobody reads would block the server once full
+        )
     status_url = f"http://127.0.0.1:{port}/v1/models/{MODEL}"
     deadline = time.monotonic() + 120
     while True:
         if server.poll() is not None:
-            raise RuntimeError(f"tfrl serve exited: {server.stderr.read().decode()[-2000:]}")
+            with open(log_path, errors="replace") as f:
+                raise RuntimeError(f"tfrl serve exited: {f.read()[-2000:]}")
         try:
             if get(status_url)[0] == 200:
                 return server
@@ -590,21 +593,27 @@ def check_swap(swap: dict, times: np.ndarray, versions: np.ndarray, errors: list
     valid = ~np.isnan(versions)
     wrong_before = int(np.sum(before & valid & (versions != old)))
     wrong_after = int(np.sum(after & valid & (versions != new)))
-    for count, what in [(wrong_before, "before"), (wrong_after, "after")]:
+    during = ~before & ~after
+    wrong_during = int(np.sum(during & valid & (versions != old) & (versions != new)))
+    for count, what in [
+        (wrong_before, "before"),
+        (wrong_after, "after"),
+        (wrong_during, "during"),
+    ]:
         if count:
             errors.append(f"{count} answers {what} the swap came from the wrong version")
     if swap["error"]:
         errors.append(f"swap to version {new} failed: {swap['error']}")
     elif swap["completed_at_request"] is None or swap["completed_at_request"] >= len(times):
         errors.append(f"the swap to version {new} ended after the section: not under load")
-    during = ~before & ~after
     counts = {int(v): int(np.sum(versions == v)) for v in np.unique(versions[valid])}
     return (
         f"version {new} copied in after request {swap['at_request']}; the server reported it "
         f"AVAILABLE and version {old} END {finished - started:.2f} s later, at request "
         f"{swap['completed_at_request']}. Answers by version {counts}; sent during the swap: "
         f"{int(during.sum())} (either version is right), {int(np.sum(during & (versions == new)))}"
-        f" of them new; wrong version before the swap: {wrong_before}, after it: {wrong_after}."
+        f" of them new; wrong version before the swap: {wrong_before}, during it (neither "
+        f"version): {wrong_during}, after it: {wrong_after}."
     )
 
 
