@@ -231,5 +231,6 @@ def test_large_requests_read_packed_floats_as_bytes_with_the_same_values():
         np.testing.assert_array_equal(got, tf.make_ndarray(expected.inputs[key]), strict=True)
     assert parsed.inputs["floats"].tensor_content and not parsed.inputs["floats"].float_val
     assert parsed.inputs["doubles"].tensor_content and parsed.inputs["filled"].float_val
-    with pytest.raises(DecodeError):
-        _parse_predict(raw[:-3])
+    for cut in (raw[:-3], raw + b"\x80"):  # a truncated value; a truncated field key
+        with pytest.raises(DecodeError):
+            _parse_predict(cut)

@@ -438,6 +438,8 @@ _PACKED_FLOATS = {1: (5, 4), 2: (6, 8)}  # DataType -> (field of its values, byt
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
+        if pos >= len(data):
+            raise DecodeError("truncated varint")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
