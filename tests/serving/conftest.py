@@ -22,6 +22,19 @@ def dqn_base(dqn_agent, tmp_path_factory):
     return str(base)
 
 
+@pytest.fixture(scope="session")
+def other_dqn_agent():
+    """A tiny DQN with other weights than `dqn_agent`'s."""
+    return make_agent("dqn", seed=7)
+
+
+@pytest.fixture(scope="session")
+def other_export(other_dqn_agent, tmp_path_factory):
+    """Version directory of `other_dqn_agent`."""
+    base = tmp_path_factory.mktemp("other") / "m"
+    return tfrl.export.export(other_dqn_agent, str(base))
+
+
 @pytest.fixture(scope="module")
 def server(dqn_base):
     with Server([ModelConfig("cartpole_dqn", dqn_base)], port=0, max_body_bytes=64 * 1024) as s:

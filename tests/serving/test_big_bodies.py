@@ -10,21 +10,18 @@ import concurrent.futures
 import http.client
 import json
 import os
-import signal
 import threading
 import time
 
-import aiohttp
 import numpy as np
 import psutil
 import pytest
 
-from tests.serving.client import call
+from tests.serving.client import call, open_loop
 from tfrl.serving import BatchingOptions, Code, ModelConfig, Server, ServingError, batching, workers
 from tfrl.serving.codec import decode_request
 
 MODEL = "cartpole_dqn"
-TINY = json.dumps({"instances": [[0.1, 0.2, 0.3, 0.4]]}).encode()
 
 
 def _recorder(calls, fn, size):
@@ -33,31 +30,6 @@ def _recorder(calls, fn, size):
         return fn(*args)
 
     return record
-
-
-async def _open_loop(url, big, interval=0.005, least=200, most=3000):
-    """Tiny requests sent on a schedule (request i due at start + i * interval), not one
-    after another, so a stall of the server delays every request due during it;
-    latency counts from the due time."""
-    latencies = []
-    async with aiohttp.ClientSession() as session:
-
-        async def one(due):
-            async with session.post(url, data=TINY) as response:
-                assert response.status == 200, await response.text()
-                await response.read()
-            latencies.append(time.perf_counter() - due)
-
-        tasks = []
-        start = time.perf_counter()
-        for i in range(most):
-            due = start + i * interval
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if i >= least and big.done():
-                break
-            tasks.append(asyncio.ensure_future(one(due)))
-        await asyncio.gather(*tasks)
-    return latencies
 
 
 def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
@@ -107,7 +79,7 @@ def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             future = pool.submit(send_big)
-            latencies = asyncio.run(_open_loop(url, future))
+            latencies = asyncio.run(open_loop(url, future))
             status, answer, big_seconds = future.result()
     assert status == 200, answer[:200]
     assert answer.count(b'"action"') == rows  # every row answered (row format)
@@ -116,14 +88,19 @@ def test_a_10_mib_body_does_not_stall_tiny_requests(dqn_base, monkeypatch):
     assert max(decoded_here) < 1024 * 1024, "the 10 MiB body was decoded on the event loop"
     assert max(encoded_here) < rows, "the 125,000-row answer was encoded on the event loop"
     assert max(call_sizes) <= 1024, f"a model call of {max(call_sizes)} rows"
-    # On an idle machine p99 stays in a few ms; on a shared, loaded one the workers
-    # compete with the server for the cores, so the bound is relative to the big
-    # request's own time. Decoding or encoding on the loop stalls most of it.
+    # The issue's target is p99 < 50 ms, asserted as such when the machine is quiet (load
+    # average at most its core count). On a shared, loaded machine the workers compete
+    # with the server for the cores and p99 varies with the load (measured 0.16-1.7 s at
+    # load average 11-14 on 2 cores, before and after this bound was written), so
+    # there the bound is relative to the big request's own time: decoding or encoding
+    # on the loop would stall most of it.
     p99 = np.percentile(latencies, 99)
-    bound = max(0.050, 0.2 * big_seconds)
+    quiet = os.getloadavg()[0] <= (os.cpu_count() or 1)
+    bound = 0.050 if quiet else max(0.050, 0.2 * big_seconds)
     assert p99 < bound, (
         f"tiny requests' p99 {p99 * 1e3:.1f} ms over {len(latencies)} requests "
-        f"(bound {bound * 1e3:.0f} ms; the big one took {big_seconds:.2f} s)"
+        f"(bound {bound * 1e3:.0f} ms, machine {'quiet' if quiet else 'loaded'}; the big one "
+        f"took {big_seconds:.2f} s)"
     )
 
 
@@ -143,17 +120,6 @@ def test_a_medium_body_does_not_wait_behind_a_large_one(server):
         large.kill()
     assert status == 200 and len(answer["predictions"]) == 800
     assert seconds < 10, f"the 20 KiB request took {seconds:.1f} s"
-
-
-def test_a_dead_worker_is_replaced_and_the_request_answered(server):
-    url = f"{server.url}/v1/models/{MODEL}:predict"
-    body = {"instances": [[0.5, 0.25, 0.125, 1.0]] * 1200}
-    medium = server.codec.lanes[0]
-    assert medium.pids(), "no medium-body worker was started with the server"
-    for pid in medium.pids():
-        os.kill(pid, signal.SIGKILL)
-    status, answer = call("POST", url, body)
-    assert status == 200 and len(answer["predictions"]) == 1200
 
 
 def test_workers_die_with_the_thread_that_started_them():

@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-import tfrl.export
 import tfrl.serving.registry as registry
-from tests.export.tiny_agents import make_agent, observations
+from tests.export.tiny_agents import observations
 from tests.serving.client import call
 from tfrl.cli import serve as serve_cli
 from tfrl.errors import ConfigError
@@ -42,13 +41,6 @@ def q_values(url, version=None):
     status, body = call("POST", f"{url}/v1/models/{MODEL}{path}:predict", BODY)
     assert status == 200, body
     return body["outputs"]["q_values"]
-
-
-@pytest.fixture(scope="module")
-def other_export(tmp_path_factory):
-    """Version directory of a DQN with other weights than `dqn_base`'s."""
-    base = tmp_path_factory.mktemp("other") / "m"
-    return tfrl.export.export(make_agent("dqn", seed=7), str(base))
 
 
 def test_half_copied_version_is_served_once_the_copy_completes(dqn_base, other_export, tmp_path):

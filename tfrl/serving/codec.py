@@ -23,20 +23,23 @@ import base64
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tensorflow as tf
 
-from tfrl.export.session_model import TensorInfo
 from tfrl.serving.status import Code, ServingError
 
+if TYPE_CHECKING:  # the codec itself never imports TensorFlow (its workers start fast)
+    from tfrl.export.session_model import TensorInfo
+
 __all__ = [
+    "PlainSpec",
     "PredictRequest",
     "decode_inputs",
     "decode_request",
     "encode_outputs",
     "parse_predict_request",
+    "plain_signatures",
 ]
 
 ROW, COLUMNAR = "row", "columnar"
@@ -50,6 +53,47 @@ class PredictRequest:
     format: str  # ROW or COLUMNAR
     data: Any
     may_have_bools: bool = True  # numpy would silently read true/false as 1/0
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainDType:
+    """What the codec needs of a `tf.DType`, without TensorFlow (picklable to a worker
+    that never imports it)."""
+
+    name: str
+    is_floating: bool
+    is_integer: bool
+    as_numpy_dtype: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainSpec:
+    """A `TensorInfo` whose dtype is a `PlainDType` (same `shape` and `batched`)."""
+
+    tensor_name: str
+    dtype: PlainDType
+    shape: tuple[int | None, ...] | None
+
+    @property
+    def batched(self) -> bool:
+        """True when dimension 0 is an open batch dimension."""
+        return bool(self.shape) and self.shape[0] is None
+
+
+def plain_signatures(
+    signatures: Mapping[str, Mapping[str, TensorInfo]],
+) -> dict[str, dict[str, PlainSpec]]:
+    """The signatures' input specs with TensorFlow-free dtypes, for a codec worker."""
+
+    def plain(spec: TensorInfo) -> PlainSpec:
+        d = spec.dtype
+        dtype = PlainDType(d.name, d.is_floating, d.is_integer, d.as_numpy_dtype)
+        return PlainSpec(spec.tensor_name, dtype, spec.shape)
+
+    return {
+        name: {key: plain(spec) for key, spec in specs.items()}
+        for name, specs in signatures.items()
+    }
 
 
 def _invalid(message: str) -> ServingError:
@@ -222,7 +266,7 @@ def _has_bool(value: Any) -> bool:
 def _to_array(
     name: str, value: Any, spec: TensorInfo, fmt: str, may_have_bools: bool
 ) -> np.ndarray:
-    if spec.dtype == tf.string:
+    if spec.dtype.name == "string":
         array = _string_array(name, value)
         _check_shape(name, array.shape, spec, fmt)
         return array
@@ -239,7 +283,7 @@ def _to_array(
         ok = kind in "iuf"
     elif dtype.is_integer:
         ok = kind in "iu"
-    elif dtype == tf.bool:
+    elif dtype.name == "bool":
         ok = kind == "b"
     else:
         ok = False
@@ -324,12 +368,12 @@ def _kind_name(kind: str) -> str:
     return names.get(kind, "mixed or nested")
 
 
-def _example(dtype: tf.DType) -> str:
+def _example(dtype: Any) -> str:
     if dtype.is_floating:
         return "0.5"
     if dtype.is_integer:
         return "1"
-    return "true" if dtype == tf.bool else '"text"'
+    return "true" if dtype.name == "bool" else '"text"'
 
 
 def _check_shape(name: str, shape: tuple[int, ...], spec: TensorInfo, fmt: str) -> None:

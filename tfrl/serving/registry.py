@@ -55,6 +55,7 @@ class VersionStatus:
     error_message: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as TF Serving's REST status route writes it."""
         return {
             "version": str(self.version),
             "state": self.state,
@@ -172,6 +173,9 @@ class ModelRegistry:
             retried while its files stay the same. Default 5, as TF Serving.
         load_retry_interval: seconds between those retries. Default 60, as
             TF Serving. A version whose files change is retried on the next poll.
+        polls: False when the base paths are polled only once (a server with
+            `poll_interval=0`): nothing is retried then, and the log says so.
+            Default True.
     """
 
     def __init__(
@@ -182,6 +186,7 @@ class ModelRegistry:
         load_executor: concurrent.futures.Executor,
         max_num_load_retries: int = 5,
         load_retry_interval: float = 60.0,
+        polls: bool = True,
     ) -> None:
         self._models = {c.name: _Model(c) for c in configs}
         self._batching = batching
@@ -189,10 +194,12 @@ class ModelRegistry:
         self._load_executor = load_executor
         self._max_num_load_retries = max_num_load_retries
         self._load_retry_interval = load_retry_interval
+        self._polls = polls
         self._unloading: set[asyncio.Task] = set()
 
     @property
     def names(self) -> list[str]:
+        """The served models' names, sorted."""
         return sorted(self._models)
 
     def __contains__(self, name: object) -> bool:
@@ -276,7 +283,9 @@ class ModelRegistry:
                 version, "END", "UNKNOWN", model.without_paths(str(e))
             )
             retries_left = self._max_num_load_retries - (attempts - 1)
-            if retries_left > 0:
+            if not self._polls:
+                then = "not retried (the base path is polled only once: poll interval 0)"
+            elif retries_left > 0:
                 then = (
                     f"retrying when its files change or in {self._load_retry_interval:g} s "
                     f"({retries_left} retries left)"

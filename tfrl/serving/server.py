@@ -191,6 +191,7 @@ class Server:
             load_executor,
             max_num_load_retries=o.max_num_load_retries,
             load_retry_interval=o.load_retry_interval_seconds,
+            polls=o.poll_interval > 0,
         )
         metrics = None
         if o.metrics_path is not None:

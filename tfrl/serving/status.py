@@ -24,6 +24,7 @@ class Code(enum.Enum):
 
     @property
     def http_status(self) -> int:
+        """The HTTP status TF Serving's REST API answers this code with."""
         return _HTTP_STATUS[self]
 
 

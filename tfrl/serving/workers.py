@@ -9,15 +9,25 @@ and large ones each have their own workers, so a 20 KiB request never queues
 behind a 10 MiB decode.
 
 The workers are forked when the server starts, from the event-loop thread,
-before any model loads and before gRPC starts (forking later, from a process
-running TensorFlow's and gRPC's threads, is unsafe), and warmed with one call
-each. A fork shares the server's imported modules, so a worker starts in
+before any model loads and before gRPC starts, and warmed with one call each.
+A fork shares the server's imported modules, so a worker starts in
 milliseconds; it closes the sockets it inherited (so connections the server
 closes really close) and only ever runs the pure-Python/numpy codec. A worker
-dies with the thread that forked it (`PR_SET_PDEATHSIG` on Linux, else a
-watchdog thread), so a killed server leaves no orphan. A worker that dies is
-replaced and the call retried once; a call that hangs past `timeout` kills the
-lane's workers and answers 503, so it cannot hold a model version forever.
+dies with the thread that started it (`PR_SET_PDEATHSIG` on Linux, else a
+watchdog thread), so a killed server leaves no orphan.
+
+A worker that dies is replaced and the call retried once; a call that hangs
+past `timeout` kills the lane's workers and answers 503, so it cannot hold a
+model version forever. Replacements are never forked: by then the server runs
+TensorFlow's and gRPC's threads, and a fork copies whatever locks those threads
+hold, so the child can hang on its first malloc or log line. They are started
+clean instead (multiprocessing's "spawn": a fresh interpreter that imports
+only numpy and the codec, never TensorFlow: signatures are sent with plain
+dtypes), which takes about half a second, once, after a crash. Unlike a plain
+"spawn", it does not re-run the program's main script first (a script that
+starts a server without an `if __name__ == "__main__":` guard would start a
+second server in the worker; a program read from stdin could not restart one
+at all).
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ import ctypes
 import json
 import logging
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.spawn
 import os
 import signal
 import stat
@@ -40,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from tfrl.serving.codec import decode_request, encode_outputs
+from tfrl.serving.codec import decode_request, encode_outputs, plain_signatures
 from tfrl.serving.status import Code, ServingError
 
 __all__ = ["CodecPool"]
@@ -103,22 +115,111 @@ def _pid() -> int:
     return os.getpid()
 
 
+_IMPORTED_BY = os.getpid()  # a forked worker inherits the server's value
+
+
+def _worker_facts() -> dict[str, Any]:
+    """How this worker started, seen from inside it (for tests and diagnostics):
+    "fork" if it inherited this module from the server, else "spawn"; and whether
+    TensorFlow is imported in it."""
+    return {
+        "pid": os.getpid(),
+        "start": "fork" if os.getpid() != _IMPORTED_BY else "spawn",
+        "tensorflow": "tensorflow" in sys.modules,
+    }
+
+
+if sys.platform != "win32":
+    import io
+    from multiprocessing import popen_spawn_posix, reduction, resource_tracker, util
+
+    class _CleanSpawnPopen(popen_spawn_posix.Popen):
+        """`popen_spawn_posix.Popen` whose child is not told to import the parent's
+        `__main__` (the stdlib's launch, with those keys left out of the data sent)."""
+
+        def _launch(self, process_obj: Any) -> None:
+            tracker_fd = resource_tracker.getfd()
+            self._fds.append(tracker_fd)
+            prep_data = multiprocessing.spawn.get_preparation_data(process_obj._name)
+            prep_data.pop("init_main_from_path", None)
+            prep_data.pop("init_main_from_name", None)
+            payload = io.BytesIO()
+            multiprocessing.context.set_spawning_popen(self)
+            try:
+                reduction.dump(prep_data, payload)
+                reduction.dump(process_obj, payload)
+            finally:
+                multiprocessing.context.set_spawning_popen(None)
+            parent_r = child_w = child_r = parent_w = None
+            try:
+                parent_r, child_w = os.pipe()
+                child_r, parent_w = os.pipe()
+                command = multiprocessing.spawn.get_command_line(
+                    tracker_fd=tracker_fd, pipe_handle=child_r
+                )
+                self._fds += [child_r, child_w]
+                self.pid = util.spawnv_passfds(
+                    multiprocessing.spawn.get_executable(), command, self._fds
+                )
+                self.sentinel = parent_r
+                with open(parent_w, "wb", closefd=False) as f:
+                    f.write(payload.getbuffer())
+            finally:
+                to_close = [fd for fd in (parent_r, parent_w) if fd is not None]
+                self.finalizer = util.Finalize(self, util.close_fds, to_close)
+                for fd in (child_r, child_w):
+                    if fd is not None:
+                        os.close(fd)
+
+    class _CleanSpawnProcess(multiprocessing.context.SpawnProcess):
+        @staticmethod
+        def _Popen(process_obj: Any) -> _CleanSpawnPopen:
+            return _CleanSpawnPopen(process_obj)
+
+    class _CleanSpawnContext(multiprocessing.context.SpawnContext):
+        Process = _CleanSpawnProcess
+
+
+def _clean_spawn_context() -> multiprocessing.context.BaseContext:
+    """multiprocessing's "spawn", but the child does not import the parent's `__main__`
+    (the workers run only functions of this module)."""
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    return _CleanSpawnContext()
+
+
 class _Lane:
-    """One process pool; restarted when a worker dies or hangs."""
+    """One process pool; restarted when a worker dies or hangs.
+
+    The first pool forks its workers (the server has no threads of TensorFlow's
+    or gRPC's yet); every later one spawns them (see the module docstring).
+    """
 
     def __init__(self, name: str, processes: int) -> None:
         self.name = name
         self.processes = processes
+        self.start_method = "fork"  # "spawn" once the first pool is started
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The lane's pool, started now if there is none."""
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.processes,
-                mp_context=multiprocessing.get_context("fork"),
+                mp_context=(
+                    multiprocessing.get_context("fork")
+                    if self.start_method == "fork"
+                    else _clean_spawn_context()
+                ),
                 initializer=_init_worker,
             )
+            self.start_method = "spawn"
         return self._pool
+
+    def facts(self) -> list[dict[str, Any]]:
+        """`_worker_facts()` from each worker of the lane (for tests and diagnostics)."""
+        pool = self.executor()
+        return [pool.submit(_worker_facts).result(60) for _ in range(self.processes)]
 
     def pids(self) -> list[int]:
         """The lane's worker process ids (for tests and diagnostics)."""
@@ -136,6 +237,7 @@ class _Lane:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        """Stops the workers, waiting for calls under way."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -212,7 +314,8 @@ class CodecPool:
         if len(body) <= INLINE_BODY_BYTES:
             return decode_request(body, signatures, servable, max_rows)
         lane = self.lane_for(len(body))
-        return await self._run(lane, _decode_in_worker, body, signatures, servable, max_rows)
+        plain = plain_signatures(signatures)  # a tf.DType would import TensorFlow there
+        return await self._run(lane, _decode_in_worker, body, plain, servable, max_rows)
 
     async def encode(self, outputs: Mapping[str, np.ndarray], fmt: str) -> bytes:
         """The JSON answer body: inline if small, else in a worker."""
