@@ -124,8 +124,8 @@ class Protocol:
 
 
 def _seed_everything(seed: int) -> None:
-    """As far as tfrl's current code allows: Python, NumPy and TensorFlow RNGs."""
-    tf.keras.utils.set_random_seed(seed)
+    """Python, NumPy and TensorFlow RNGs, and TF op determinism (`tfrl.set_seed`)."""
+    tfrl.set_seed(seed)
 
 
 def run_tfrl(seed: int, max_env_steps: int) -> Run:
@@ -393,8 +393,8 @@ def report(seeds, runs, loop_runs, command, repeat=None, versions="") -> str:
         same = first.eval_returns == repeat.eval_returns
         lines.append(
             f"Reproducibility: tfrl seed {repeat.seed} was run a second time in this invocation "
-            "(seeded with tf.keras.utils.set_random_seed before building; op determinism is not "
-            "enabled by this branch); "
+            "(seeded with tfrl.set_seed before building, which also turns on TF op "
+            "determinism); "
             + (
                 "its evaluation returns were identical."
                 if same
@@ -406,6 +406,33 @@ def report(seeds, runs, loop_runs, command, repeat=None, versions="") -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(seeds, runs, path: str) -> None:
+    """Evaluation returns against env steps, one panel per seed, one line per side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(seeds), figsize=(4.5 * len(seeds), 3.2), squeeze=False)
+    colors = {"tfrl": "tab:blue", "TF-Agents tutorial": "tab:orange", "SB3 (RL Zoo)": "tab:green"}
+    for ax, seed in zip(axes.flat, seeds):
+        for r in runs[seed]:
+            steps = [EVAL_EVERY * (i + 1) for i in range(len(r.eval_returns))]
+            ax.plot(steps, r.eval_returns, lw=1.5, label=r.side, color=colors.get(r.side))
+            if r.solved_at is not None:
+                ax.axvline(steps[r.solved_index], color=colors.get(r.side), ls=":", lw=1)
+        ax.axhline(SOLVED, color="gray", ls="--", lw=1)
+        ax.set_title(f"CartPole-v1 DQN, seed {seed}", fontsize=10)
+        ax.set_xlabel("env steps (evaluated every 2,000)")
+        ax.set_ylabel("mean return, 20 greedy episodes")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def _short(values: list[float]) -> str:
     return ", ".join(f"{v:.0f}" for v in values[:8]) + (" …" if len(values) > 8 else "")
 
@@ -415,7 +442,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--max-env-steps", type=int, default=60_000, help="per run, per side")
+    parser.add_argument(
+        "--max-env-steps",
+        type=int,
+        default=80_000,
+        help="per run, per side; a side stops earlier once 10 evaluations followed its solving one",
+    )
     parser.add_argument(
         "--loop-env-steps", type=int, default=4_000, help="timed env steps per loop-comparison side"
     )
@@ -450,12 +482,14 @@ def main() -> int:
         # Written after every seed, so a run stopped early still leaves its finished seeds.
         done = [s for s in args.seeds if s in runs]
         atomic_write_text(args.output, report(done, runs, loop_runs, command, None, versions))
+        plot(done, runs, os.path.splitext(args.output)[0] + ".png")
     repeat = None
     if not args.no_repeat:
         repeat = run_tfrl(args.seeds[0], args.max_env_steps)
         print(f"seed {args.seeds[0]} tfrl again: solved at {repeat.solved_at}", flush=True)
     text = report(args.seeds, runs, loop_runs, command, repeat, versions)
     atomic_write_text(args.output, text)
+    plot(args.seeds, runs, os.path.splitext(args.output)[0] + ".png")
     print(text)
     return 0
 

@@ -14,7 +14,7 @@ OBS = tensor_spec.TensorSpec((1,), tf.float32, "observation")
 ACTIONS = tensor_spec.BoundedTensorSpec((), tf.int64, 0, 1, "action")
 
 
-def _agent(name, loss):
+def _agent(name, loss, **config):
     # Q(s) = [s, 2s]: every number below can be worked out by hand.
     q = tf.keras.Sequential(
         [
@@ -25,7 +25,9 @@ def _agent(name, loss):
             )
         ]
     )
-    config = tfrl.agents.agent_class(name).config_class(gamma=0.9, loss=loss, hidden_units=())
+    config = tfrl.agents.agent_class(name).config_class(
+        gamma=0.9, loss=loss, hidden_units=(), **config
+    )
     return tfrl.agents.agent_class(name)(ts.time_step_spec(OBS), ACTIONS, config, q_network=q)
 
 
@@ -55,6 +57,19 @@ def test_td_loss_matches_hand_computation(name):
     np.testing.assert_allclose(mse.loss(_experience(1.0)).loss, 3.6**2, rtol=1e-5)
     # train() reports the same loss (computed before its gradient step).
     np.testing.assert_allclose(huber.train(_experience(0.0)).loss, (3.6 - 0.5) / 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name, double_q, target", [("dqn", False, 4.6), ("dqn", True, 2.8), ("ddqn", False, 2.8)]
+)
+def test_double_q_values_the_online_choice_with_the_target_network(name, double_q, target):
+    # Online Q(2) = [2, 4]; target Q(2) = [4, 2]. DQN: 1 + 0.9 * max(4, 2) = 4.6.
+    # Double-Q: the online network picks action 1, the target values it: 1 + 0.9 * 2 = 2.8.
+    agent = _agent(name, "mse", double_q=double_q)
+    kernel = next(v for v in agent._target_q_network.variables if "kernel" in v.name)
+    kernel.assign([[2.0, 1.0]])
+    # Both rows bootstrap; Q(1, 0) = 1.
+    np.testing.assert_allclose(agent.loss(_experience(1.0)).loss, (target - 1.0) ** 2, rtol=1e-5)
 
 
 def test_epsilon_decays_linearly_with_env_steps():
@@ -109,7 +124,14 @@ def test_unknown_agent_and_hparam_get_suggestions():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"gamma": 1.5}, {"loss": "l1"}, {"learning_rate": 0}, {"epsilon_end": -0.1}]
+    "bad",
+    [
+        {"gamma": 1.5},
+        {"loss": "l1"},
+        {"learning_rate": 0},
+        {"epsilon_end": -0.1},
+        {"double_q": "no"},
+    ],
 )
 def test_bad_hyper_parameters_are_refused_before_training(bad):
     env = tfrl.envs.make("CartPole-v1")

@@ -50,6 +50,8 @@ class DQNConfig(AgentConfig):
             `learning_rate` to this over `learning_rate_decay_steps` env steps,
             then stays there. Default None (constant).
         learning_rate_decay_steps: env steps of that decay. Default 50,000.
+        double_q: Double DQN targets (the online network picks the next action, the
+            target network values it), as the `ddqn` agent always does. Default False.
     """
 
     learning_rate: float = 2.3e-3
@@ -67,6 +69,7 @@ class DQNConfig(AgentConfig):
     learning_starts: int = 1_000
     learning_rate_end: float | None = None
     learning_rate_decay_steps: int = 50_000
+    double_q: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +82,8 @@ class DQNConfig(AgentConfig):
             raise ConfigError(
                 f"learning_rate_decay_steps={self.learning_rate_decay_steps} must be ≥ 1."
             )
+        if not isinstance(self.double_q, bool):
+            raise ConfigError(f"double_q={self.double_q!r} must be True or False.")
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be in [0, 1].")
@@ -208,6 +213,11 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             keep = _no_truncation_inside(experience)
             weights = keep if weights is None else weights * keep
         return super()._loss(experience, td_errors_loss_fn, gamma, weights=weights, **kwargs)
+
+    def _compute_next_q_values(self, next_time_steps, info):
+        if self.config.double_q:
+            return dqn_agent.DdqnAgent._compute_next_q_values(self, next_time_steps, info)
+        return super()._compute_next_q_values(next_time_steps, info)
 
     def _learning_rate(self) -> float | tf.keras.optimizers.schedules.LearningRateSchedule:
         c = self.config
