@@ -4,6 +4,7 @@
     python benchmarks/classic_control.py --pairs dqn:Acrobot-v1 ppo:Pendulum-v1 --seeds 0
     python benchmarks/classic_control.py --budget-scale 0.5   # half of each budget
     python benchmarks/classic_control.py --pairs ppo:Pendulum-v1 --merge  # add to the last run
+    python benchmarks/classic_control.py --report-only        # tables and plot from the JSON
 
 Each (agent, env) of the tuned tables (tfrl/agents/tuned/*.yaml) trains as
 `tfrl train ENV --agent X --steps BUDGET --seed S` would, with the tuned row
@@ -167,10 +168,11 @@ def report(results: list[Result], eval_episodes: int) -> str:
         f"Each run: `tfrl train ENV --agent X --steps BUDGET --seed S` (the tuned row of "
         f"tfrl/agents/tuned/X.yaml; `tfrl hparams ENV --agent X`); score = the last "
         f"evaluation's mean return over {eval_episodes} greedy episodes on separate seeded "
-        f"envs. Seeds: {', '.join(map(str, seeds))}. RL Zoo: benchmark.md, one run each, "
+        f"envs; std is the sample standard deviation over seeds. Seeds: "
+        f"{', '.join(map(str, seeds))}. RL Zoo: benchmark.md, one run each, "
         "deterministic evaluation.",
         "",
-        "| agent | env | budget (env steps) | tfrl score, mean ± std over seeds | per seed "
+        "| agent | env | budget (env steps) | tfrl score, mean ± std (seeds) | per seed "
         "| wall s per run | RL Zoo (budget) | verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -180,10 +182,11 @@ def report(results: list[Result], eval_episodes: int) -> str:
     for (pair, _), rs in by_pair.items():
         scores = [r.score for r in rs]
         mean = statistics.mean(scores)
-        std = statistics.pstdev(scores) if len(scores) > 1 else 0.0
+        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
         zoo = "—" if pair.zoo_score is None else f"{pair.zoo_score:g} ({pair.zoo_budget:,})"
         lines.append(
             f"| {pair.agent} | {pair.env_id} | {rs[0].budget:,} | {mean:.1f} ± {std:.1f} "
+            f"({len(scores)}) "
             f"| {', '.join(f'{s:.0f}' for s in scores)} "
             f"| {statistics.mean(r.wall_seconds for r in rs):.0f} | {zoo} "
             f"| {_verdict(pair, mean, std, rs[0].budget)} |"
@@ -249,6 +252,11 @@ def main() -> int:
         action="store_true",
         help="keep the runs already in the output's .json and skip them",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the .md and .png from the output's .json; run nothing",
+    )
     args = parser.parse_args()
     pairs = PAIRS
     if args.pairs:
@@ -259,7 +267,13 @@ def main() -> int:
         pairs = [known[p] for p in args.pairs]
     command = ("python benchmarks/classic_control.py " + " ".join(sys.argv[1:])).strip()
     saved = os.path.splitext(args.output)[0] + ".json"
-    results = _from_json(saved) if args.merge and os.path.exists(saved) else []
+    merge = args.merge or args.report_only
+    results = _from_json(saved) if merge and os.path.exists(saved) else []
+    if args.report_only:
+        if not results:
+            parser.error(f"--report-only needs runs in {saved}")
+        print(save(results, args.output, args.eval_episodes))
+        return 0
     done = {(r.pair, r.seed, r.budget) for r in results}
     text = ""
     # Seed by seed over all pairs: a run cut short still has every pair on the first seeds.
