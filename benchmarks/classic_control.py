@@ -149,6 +149,24 @@ def _verdict(pair: Pair, mean: float, std: float, budget: int) -> str:
     return f"**short of the Zoo** by {pair.zoo_score - mean:.1f} {at}"
 
 
+def random_return(env_id: str, episodes: int, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the floor a learner must clear."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    total = 0.0
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+    env.close()
+    return total / episodes
+
+
 def report(results: list[Result], eval_episodes: int) -> str:
     commands = list(dict.fromkeys(r.command for r in results))
     dates = sorted(r.date for r in results if r.date)
@@ -168,13 +186,14 @@ def report(results: list[Result], eval_episodes: int) -> str:
         f"Each run: `tfrl train ENV --agent X --steps BUDGET --seed S` (the tuned row of "
         f"tfrl/agents/tuned/X.yaml; `tfrl hparams ENV --agent X`); score = the last "
         f"evaluation's mean return over {eval_episodes} greedy episodes on separate seeded "
-        f"envs; std is the sample standard deviation over seeds. Seeds: "
+        f"envs; std is the sample standard deviation over seeds; random actions = the "
+        f"mean return of uniformly random actions over {eval_episodes} episodes. Seeds: "
         f"{', '.join(map(str, seeds))}. RL Zoo: benchmark.md, one run each, "
         "deterministic evaluation.",
         "",
         "| agent | env | budget (env steps) | tfrl score, mean ± std (seeds) | per seed "
-        "| wall s per run | RL Zoo (budget) | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| wall s per run | random actions | RL Zoo (budget) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     by_pair: dict[tuple[Pair, int], list[Result]] = {}
     for r in _ordered(results):
@@ -188,7 +207,8 @@ def report(results: list[Result], eval_episodes: int) -> str:
             f"| {pair.agent} | {pair.env_id} | {rs[0].budget:,} | {mean:.1f} ± {std:.1f} "
             f"({len(scores)}) "
             f"| {', '.join(f'{s:.0f}' for s in scores)} "
-            f"| {statistics.mean(r.wall_seconds for r in rs):.0f} | {zoo} "
+            f"| {statistics.mean(r.wall_seconds for r in rs):.0f} "
+            f"| {random_return(pair.env_id, eval_episodes):.1f} | {zoo} "
             f"| {_verdict(pair, mean, std, rs[0].budget)} |"
         )
     lines += ["", "Learning curves (mean over seeds): classic_control.png.", ""]
@@ -217,6 +237,7 @@ def plot(results: list[Result], path: str) -> None:
         ax.plot(rs[0].eval_steps[:length], mean, color="tab:blue", lw=2, label="tfrl")
         if pair.zoo_score is not None:
             ax.axhline(pair.zoo_score, color="tab:red", ls="--", lw=1, label="RL Zoo")
+        ax.axhline(random_return(pair.env_id, 20), color="gray", ls=":", lw=1, label="random")
         ax.set_title(f"{pair.agent} · {pair.env_id}", fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return")
