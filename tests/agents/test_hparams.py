@@ -36,11 +36,9 @@ def test_every_promised_pair_builds_its_agent_and_acts_on_its_env(agent, env_id)
     for name, value in hparams.tuned(agent, env_id).hparams.items():
         got = getattr(trainer.agent.config, name)
         assert (list(got) if isinstance(got, tuple) else got) == value
-    time_step = trainer.env.reset()
-    for policy in (trainer.agent.policy, trainer.agent.collect_policy):
-        action = policy.action(time_step).action
-        assert action.shape[0] == 2
-        assert trainer.env.action_spec().is_compatible_with(action[0])
+    action = trainer.agent.collect_policy.action(trainer.env.reset()).action
+    assert action.shape[0] == 2
+    assert trainer.env.action_spec().is_compatible_with(action[0])
 
 
 def test_a_run_gets_the_tuned_row_and_user_values_win():
