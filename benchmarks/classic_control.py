@@ -144,7 +144,7 @@ def _verdict(pair: Pair, mean: float, std: float, budget: int) -> str:
     at = "at a smaller budget" if smaller else "at the same budget"
     if mean >= pair.zoo_score:
         return f"matches or beats the Zoo {at}"
-    if mean + std >= pair.zoo_score:
+    if std and mean + std >= pair.zoo_score:
         return f"within one std of the Zoo {at}"
     return f"**short of the Zoo** by {pair.zoo_score - mean:.1f} {at}"
 
@@ -186,14 +186,15 @@ def report(results: list[Result], eval_episodes: int) -> str:
         f"Each run: `tfrl train ENV --agent X --steps BUDGET --seed S` (the tuned row of "
         f"tfrl/agents/tuned/X.yaml; `tfrl hparams ENV --agent X`); score = the last "
         f"evaluation's mean return over {eval_episodes} greedy episodes on separate seeded "
-        f"envs; std is the sample standard deviation over seeds; random actions = the "
+        f"envs; std is the sample standard deviation over seeds; best evaluation = the "
+        "highest evaluation of each run, averaged over seeds; random actions = the "
         f"mean return of uniformly random actions over {eval_episodes} episodes. Seeds: "
         f"{', '.join(map(str, seeds))}. RL Zoo: benchmark.md, one run each, "
         "deterministic evaluation.",
         "",
         "| agent | env | budget (env steps) | tfrl score, mean ± std (seeds) | per seed "
-        "| wall s per run | random actions | RL Zoo (budget) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| best evaluation | wall s per run | random actions | RL Zoo (budget) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by_pair: dict[tuple[Pair, int], list[Result]] = {}
     for r in _ordered(results):
@@ -202,11 +203,12 @@ def report(results: list[Result], eval_episodes: int) -> str:
         scores = [r.score for r in rs]
         mean = statistics.mean(scores)
         std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        spread = f"{mean:.1f} ± {std:.1f} ({len(scores)})" if len(scores) > 1 else f"{mean:.1f} (1)"
+        best = statistics.mean(max(r.eval_returns) for r in rs)
         zoo = "—" if pair.zoo_score is None else f"{pair.zoo_score:g} ({pair.zoo_budget:,})"
         lines.append(
-            f"| {pair.agent} | {pair.env_id} | {rs[0].budget:,} | {mean:.1f} ± {std:.1f} "
-            f"({len(scores)}) "
-            f"| {', '.join(f'{s:.0f}' for s in scores)} "
+            f"| {pair.agent} | {pair.env_id} | {rs[0].budget:,} | {spread} "
+            f"| {', '.join(f'{s:.0f}' for s in scores)} | {best:.1f} "
             f"| {statistics.mean(r.wall_seconds for r in rs):.0f} "
             f"| {random_return(pair.env_id, eval_episodes):.1f} | {zoo} "
             f"| {_verdict(pair, mean, std, rs[0].budget)} |"
