@@ -29,6 +29,18 @@ def test_every_promised_pair_has_a_valid_row(agent, env_id):
         assert (list(got) if isinstance(got, tuple) else got) == value
 
 
+@pytest.mark.parametrize("agent, env_id", ISSUE_PAIRS)
+def test_every_promised_pair_builds_its_agent_and_acts_on_its_env(agent, env_id):
+    # What `tfrl train ENV --agent X` builds: the tuned row's agent on that env.
+    trainer = build_trainer(RunConfig(env_id=env_id, agent=agent, num_envs=2))
+    for name, value in hparams.tuned(agent, env_id).hparams.items():
+        got = getattr(trainer.agent.config, name)
+        assert (list(got) if isinstance(got, tuple) else got) == value
+    action = trainer.agent.collect_policy.action(trainer.env.reset()).action
+    assert action.shape[0] == 2
+    assert trainer.env.action_spec().is_compatible_with(action[0])
+
+
 def test_a_run_gets_the_tuned_row_and_user_values_win():
     row = hparams.tuned("dqn", "Acrobot-v1")
     assert row.hparams["target_update_period"] != agents.DQNConfig().target_update_period

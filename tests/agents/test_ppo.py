@@ -39,6 +39,33 @@ def test_gae_does_not_bootstrap_a_terminated_episode():
     np.testing.assert_allclose(returns, [1.75, 2.0, 0.0, 4.5])
 
 
+def returns_after_reward_normalisation(scale, normalize_rewards=True):
+    config = PPOConfig(gamma=0.5, gae_lambda=0.5, normalize_rewards=normalize_rewards)
+    agent = PPO(*discrete_specs(), config)
+    rewards = scale * tf.constant([[1.0, -2.0, 3.0, 4.0]])
+    agent.update_reward_normalizer(rewards)  # what each train call does first
+    next_time_steps = ts.TimeStep(
+        step_type=tf.constant([[M, M, M, M]]),
+        reward=rewards,
+        discount=tf.ones((1, 4)),
+        observation=tf.zeros((1, 4, 4)),
+    )
+    returns, _ = agent.compute_return_and_advantage(next_time_steps, tf.zeros((1, 5)))
+    return returns.numpy()[0]
+
+
+def test_normalize_rewards_makes_value_targets_independent_of_the_reward_scale():
+    # Pendulum-v1 pays −16…0 per step; normalised, the targets are what unit-scale rewards give.
+    np.testing.assert_allclose(
+        returns_after_reward_normalisation(100.0),
+        returns_after_reward_normalisation(1.0),
+        rtol=1e-3,
+    )
+    raw = returns_after_reward_normalisation(100.0, normalize_rewards=False)
+    np.testing.assert_allclose(raw, 100.0 * returns_after_reward_normalisation(1.0, False))
+    assert np.max(np.abs(returns_after_reward_normalisation(100.0))) < 0.1 * np.max(np.abs(raw))
+
+
 def test_policy_is_greedy():
     env = tfrl.envs.make("CartPole-v1", num_envs=2, seed=0)
     agent = tfrl.agents.make("ppo", env)

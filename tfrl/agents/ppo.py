@@ -47,6 +47,11 @@ class PPOConfig(AgentConfig):
         gradient_clipping: clip the global gradient norm. Default 0.5.
         normalize_observations: keep running observation statistics and
             standardise with them. Default False.
+        normalize_rewards: divide rewards by a running estimate of their
+            standard deviation (not centred) before computing returns and
+            advantages, so the value network's targets stay near unit scale
+            whatever the env's reward scale (e.g. Pendulum-v1's −16…0 per
+            step). Default False.
     """
 
     on_policy: ClassVar[bool] = True
@@ -63,6 +68,7 @@ class PPOConfig(AgentConfig):
     entropy_coef: float = 0.0
     gradient_clipping: float = 0.5
     normalize_observations: bool = False
+    normalize_rewards: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -154,7 +160,7 @@ class PPO(TfrlAgent, ppo_clip_agent.PPOClipAgent):
             num_epochs=config.num_epochs,
             use_gae=True,
             use_td_lambda_return=True,
-            normalize_rewards=False,
+            normalize_rewards=config.normalize_rewards,
             normalize_observations=config.normalize_observations,
             gradient_clipping=config.gradient_clipping,
             compute_value_and_advantage_in_train=True,
