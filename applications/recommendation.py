@@ -50,6 +50,7 @@ from environments.recommendation.baselines import (  # noqa: E402
     from_tf_policy,
     run_sessions,
 )
+from environments.recommendation.tuned import slateq_hparams  # noqa: E402
 
 ENV_ID = "tfrl/Recommendation-v0"
 EXIT_NO_WIN = 3
@@ -83,9 +84,15 @@ def parse_args() -> Args:
     return flags.parse(Args, __doc__)
 
 
-def main(args: Args) -> int:
+def train(args: Args) -> tuple:
+    """Seeds, builds and trains slateq on the preset; returns (agent, history).
+
+    `tfrl.set_seed` comes first, so the agent's initial weights are drawn from
+    `args.seed` too and two runs with one seed give the same numbers.
+    """
+    tfrl.set_seed(args.seed)
     env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=args.seed, preset=args.preset)
-    agent = tfrl.agents.make("slateq", env)
+    agent = tfrl.agents.make("slateq", env, **slateq_hparams(args.preset))
     trainer = tfrl.Trainer(agent, env, seed=args.seed)
     start = time.perf_counter()
     history = trainer.fit(
@@ -97,6 +104,11 @@ def main(args: Args) -> int:
     print(
         f"Trained slateq for {trainer.env_steps} env steps in {time.perf_counter() - start:.0f} s"
     )
+    return agent, history
+
+
+def main(args: Args) -> int:
+    agent, history = train(args)
 
     held_out = {"sessions": args.eval_sessions, "seed": 10_000, "preset": args.preset}
     results = {

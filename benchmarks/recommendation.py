@@ -42,6 +42,7 @@ from environments.recommendation.baselines import (  # noqa: E402
     run_sessions,
 )
 from environments.recommendation.env import make_config  # noqa: E402
+from environments.recommendation.tuned import slateq_hparams  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
@@ -83,8 +84,9 @@ def throughput(preset: str, num_envs: int = 64, seconds: float = 3.0) -> tuple[f
 
 
 def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fields):
+    tfrl.set_seed(seed)  # before the agent is built: its initial weights come from the seed
     env = tfrl.envs.make(ENV_ID, num_envs=64, seed=seed, preset=preset, **fields)
-    agent = tfrl.agents.make("slateq", env)
+    agent = tfrl.agents.make("slateq", env, **slateq_hparams(preset))
     trainer = tfrl.Trainer(agent, env, seed=seed)
     start = time.perf_counter()
     history = trainer.fit(steps, eval_every=max(steps // 10, 1), eval_episodes=100, verbose=0)
@@ -135,7 +137,8 @@ def main() -> int:
         f"Machine: {machine.describe()}, shared with other jobs while measuring "
         "(times and speeds are noisy; the ratio was measured side by side).",
         "",
-        f"Each seed trains `slateq` (its defaults, 64 users per batch) and then plays "
+        "Each seed trains `slateq` (64 users per batch; its settings for the preset, from "
+        "`environments/recommendation/tuned.py`, are listed under each table) and then plays "
         f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
         "baselines play the same sessions. ± is the 95% confidence interval of the mean "
         "(1.96 standard errors); CTR = clicks per slate shown.",
@@ -173,7 +176,9 @@ def main() -> int:
             if len(runs) < len(args.seeds):  # a partial file, in case the run is cut short
                 partial = [f"PARTIAL: {len(runs)} of {len(args.seeds)} seeds of {name} done.", ""]
                 atomic_write_text(args.output, "\n".join(lines + partial + section))
-        lines += section
+        hparams = slateq_hparams(preset)
+        settings = ", ".join(f"{k}={v}" for k, v in hparams.items()) or "its defaults"
+        lines += [*section, f"slateq settings: {settings}.", ""]
         curves[name] = [(s, r) for _, s, r, _ in runs]
         verdicts += _verdicts(preset, features, runs, baselines)
 
