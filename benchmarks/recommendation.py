@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import sys
@@ -43,6 +44,7 @@ from environments.recommendation.baselines import (  # noqa: E402
 )
 from environments.recommendation.env import make_config  # noqa: E402
 from environments.recommendation.tuned import slateq_hparams  # noqa: E402
+from tfrl.agents.slateq import SlateQConfig  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
@@ -96,6 +98,20 @@ def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fiel
     return stats, list(history.eval_steps), list(history.eval_returns), seconds
 
 
+def _whole_iterations(steps: int, preset: str, num_envs: int = 64) -> int:
+    """`steps` rounded down to whole collect iterations, so training never passes the budget.
+
+    The Trainer collects a whole iteration (`collect_env_steps` rounded up to a
+    multiple of `num_envs`) at a time, so a budget that is not a multiple of it
+    would be overshot by up to one iteration.
+    """
+    per_env = math.ceil(
+        slateq_hparams(preset).get("collect_env_steps", SlateQConfig.collect_env_steps) / num_envs
+    )
+    iteration = per_env * num_envs
+    return max(iteration, steps // iteration * iteration)
+
+
 def _row(name: str, stats) -> str:
     return f"| {name} | {stats.mean:.1f} ± {stats.ci95:.1f} | {stats.ctr:.3f} |"
 
@@ -107,8 +123,13 @@ def _separated(a, b) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--default-steps", type=int, default=100_000)
-    parser.add_argument("--recsim-steps", type=int, default=200_000)
+    parser.add_argument(
+        "--default-steps",
+        type=int,
+        default=100_000,
+        help="training budget (rounded down to whole collect iterations)",
+    )
+    parser.add_argument("--recsim-steps", type=int, default=200_000, help="likewise")
     parser.add_argument("--sessions", type=int, default=1_000)
     parser.add_argument(
         "--presets",
@@ -150,7 +171,9 @@ def main() -> int:
     for name in args.presets:
         preset = name.split("+")[0]
         fields = {"session_features": True} if name == "recsim+session" else {}
-        steps = args.default_steps if preset == "default" else args.recsim_steps
+        steps = _whole_iterations(
+            args.default_steps if preset == "default" else args.recsim_steps, preset
+        )
         features = (
             "with session features"
             if make_config(preset, **fields).session_features

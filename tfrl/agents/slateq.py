@@ -406,10 +406,12 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
     `P(⊥ | s, A) · Q(s, ⊥)`), where P is a multinomial-logit choice model and
     Q(s, i) the return when the user consumes i. Only the consumed item's value
     is updated, toward `r + γ · max_A' Q_target(s', A')` (Q-learning) or the next
-    shown slate's value (SARSA); the choice model learns from which slate
+    shown slate's value (SARSA), or the return to the session's end
+    (`target="monte_carlo"`, SARSA's λ = 1 limit, for when the observation
+    hides what shortens a session); the choice model learns from which slate
     position was clicked (cross-entropy). Slates are chosen exactly, greedily or
     by top-k. Differences from the paper: the choice model is learned, not
-    given, and targets use a target network.
+    given, and one-step targets use a target network.
 
     Args:
         time_step_spec: the environment's `time_step_spec()`: observations with
