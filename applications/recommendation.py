@@ -2,7 +2,7 @@
 
     python applications/recommendation.py                      # default config, ~3 minutes
     python applications/recommendation.py --serve-once         # ... and one `tfrl serve` request
-    python applications/recommendation.py --preset recsim --total-env-steps 200000
+    python applications/recommendation.py --preset recsim --total-env-steps 196608  # RecSim, ~4 min
     python applications/recommendation.py --no-require-win --total-env-steps 2048   # a smoke run
     python applications/recommendation.py --help
 
