@@ -2,7 +2,7 @@
 
     python applications/recommendation.py                      # default config, ~3 minutes
     python applications/recommendation.py --serve-once         # ... and one `tfrl serve` request
-    python applications/recommendation.py --preset recsim --total-env-steps 200000
+    python applications/recommendation.py --preset recsim --total-env-steps 196608  # RecSim, ~4 min
     python applications/recommendation.py --no-require-win --total-env-steps 2048   # a smoke run
     python applications/recommendation.py --help
 
@@ -50,6 +50,7 @@ from environments.recommendation.baselines import (  # noqa: E402
     from_tf_policy,
     run_sessions,
 )
+from environments.recommendation.tuned import slateq_hparams  # noqa: E402
 
 ENV_ID = "tfrl/Recommendation-v0"
 EXIT_NO_WIN = 3
@@ -83,10 +84,15 @@ def parse_args() -> Args:
     return flags.parse(Args, __doc__)
 
 
-def main(args: Args) -> int:
-    tfrl.set_seed(args.seed)  # before anything is built: network weights are drawn then
+def train(args: Args) -> tuple:
+    """Seeds, builds and trains slateq on the preset; returns (agent, history).
+
+    `tfrl.set_seed` comes first, so the agent's initial weights are drawn from
+    `args.seed` too and two runs with one seed give the same numbers.
+    """
+    tfrl.set_seed(args.seed)
     env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=args.seed, preset=args.preset)
-    agent = tfrl.agents.make("slateq", env)
+    agent = tfrl.agents.make("slateq", env, **slateq_hparams(args.preset))
     trainer = tfrl.Trainer(agent, env, seed=args.seed)
     start = time.perf_counter()
     history = trainer.fit(
@@ -98,6 +104,11 @@ def main(args: Args) -> int:
     print(
         f"Trained slateq for {trainer.env_steps} env steps in {time.perf_counter() - start:.0f} s"
     )
+    return agent, history
+
+
+def main(args: Args) -> int:
+    agent, history = train(args)
 
     held_out = {"sessions": args.eval_sessions, "seed": 10_000, "preset": args.preset}
     results = {

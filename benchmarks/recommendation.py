@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import sys
@@ -42,6 +43,8 @@ from environments.recommendation.baselines import (  # noqa: E402
     run_sessions,
 )
 from environments.recommendation.env import make_config  # noqa: E402
+from environments.recommendation.tuned import slateq_hparams  # noqa: E402
+from tfrl.agents.slateq import SlateQConfig  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
@@ -83,8 +86,9 @@ def throughput(preset: str, num_envs: int = 64, seconds: float = 3.0) -> tuple[f
 
 
 def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fields):
+    tfrl.set_seed(seed)  # before the agent is built: its initial weights come from the seed
     env = tfrl.envs.make(ENV_ID, num_envs=64, seed=seed, preset=preset, **fields)
-    agent = tfrl.agents.make("slateq", env)
+    agent = tfrl.agents.make("slateq", env, **slateq_hparams(preset))
     trainer = tfrl.Trainer(agent, env, seed=seed)
     start = time.perf_counter()
     history = trainer.fit(steps, eval_every=max(steps // 10, 1), eval_episodes=100, verbose=0)
@@ -92,6 +96,20 @@ def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fiel
     stats = run_sessions(from_tf_policy(agent), sessions, HELD_OUT_SEED, preset=preset, **fields)
     print(f"  {preset} seed {seed}: slateq {stats} ({seconds:.0f} s training)", flush=True)
     return stats, list(history.eval_steps), list(history.eval_returns), seconds
+
+
+def _whole_iterations(steps: int, preset: str, num_envs: int = 64) -> int:
+    """`steps` rounded down to whole collect iterations, so training never passes the budget.
+
+    The Trainer collects a whole iteration (`collect_env_steps` rounded up to a
+    multiple of `num_envs`) at a time, so a budget that is not a multiple of it
+    would be overshot by up to one iteration.
+    """
+    per_env = math.ceil(
+        slateq_hparams(preset).get("collect_env_steps", SlateQConfig.collect_env_steps) / num_envs
+    )
+    iteration = per_env * num_envs
+    return max(iteration, steps // iteration * iteration)
 
 
 def _row(name: str, stats) -> str:
@@ -105,8 +123,13 @@ def _separated(a, b) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--default-steps", type=int, default=100_000)
-    parser.add_argument("--recsim-steps", type=int, default=200_000)
+    parser.add_argument(
+        "--default-steps",
+        type=int,
+        default=100_000,
+        help="training budget (rounded down to whole collect iterations)",
+    )
+    parser.add_argument("--recsim-steps", type=int, default=200_000, help="likewise")
     parser.add_argument("--sessions", type=int, default=1_000)
     parser.add_argument(
         "--presets",
@@ -135,7 +158,8 @@ def main() -> int:
         f"Machine: {machine.describe()}, shared with other jobs while measuring "
         "(times and speeds are noisy; the ratio was measured side by side).",
         "",
-        f"Each seed trains `slateq` (its defaults, 64 users per batch) and then plays "
+        "Each seed trains `slateq` (64 users per batch; its settings for the preset, from "
+        "`environments/recommendation/tuned.py`, are listed under each table) and then plays "
         f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
         "baselines play the same sessions. ± is the 95% confidence interval of the mean "
         "(1.96 standard errors); CTR = clicks per slate shown.",
@@ -147,7 +171,9 @@ def main() -> int:
     for name in args.presets:
         preset = name.split("+")[0]
         fields = {"session_features": True} if name == "recsim+session" else {}
-        steps = args.default_steps if preset == "default" else args.recsim_steps
+        steps = _whole_iterations(
+            args.default_steps if preset == "default" else args.recsim_steps, preset
+        )
         features = (
             "with session features"
             if make_config(preset, **fields).session_features
@@ -173,7 +199,9 @@ def main() -> int:
             if len(runs) < len(args.seeds):  # a partial file, in case the run is cut short
                 partial = [f"PARTIAL: {len(runs)} of {len(args.seeds)} seeds of {name} done.", ""]
                 atomic_write_text(args.output, "\n".join(lines + partial + section))
-        lines += section
+        hparams = slateq_hparams(preset)
+        settings = ", ".join(f"{k}={v}" for k, v in hparams.items()) or "its defaults"
+        lines += [*section, f"slateq settings: {settings}.", ""]
         curves[name] = [(s, r) for _, s, r, _ in runs]
         verdicts += _verdicts(preset, features, runs, baselines)
 

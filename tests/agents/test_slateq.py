@@ -191,3 +191,53 @@ def test_slateq_learns_to_beat_random_and_the_click_maximizer():
     assert slateq.mean > random.mean + random.ci95 + slateq.ci95
     assert slateq.mean > myopic.mean + myopic.ci95
     assert slateq.ctr < myopic.ctr  # it wins by showing less clickbait, not more
+
+
+TINY = {"num_candidates": 4, "slate_size": 2, "num_topics": 3, "budget": 6.0}
+
+
+def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
+    from tf_agents.trajectories import time_step as ts
+    from tf_agents.trajectories import trajectory
+
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
+    assert agent.on_policy and agent.train_sequence_length is None
+    # One row: a session of three slates (click, none, click) ends at item 2; item 3 is
+    # the boundary; item 4 starts a session that is still running (its return is unknown).
+    first, mid, last = ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST
+    candidates = np.arange(5 * 4 * 5, dtype=np.float32).reshape(1, 5, 4, 5)
+    experience = trajectory.Trajectory(
+        step_type=tf.constant([[first, mid, mid, last, first]]),
+        observation={
+            "user": tf.zeros([1, 5, 6]),  # 3 interests, 3 session totals
+            "candidates": tf.constant(candidates),
+            "response": tf.constant([[2, 0, 2, 1, 2]], tf.int64),
+        },
+        action=tf.constant([[[0, 1], [2, 3], [3, 1], [0, 1], [1, 2]]], tf.int64),
+        policy_info=(),
+        next_step_type=tf.constant([[mid, mid, last, first, mid]]),
+        reward=tf.constant([[4.0, 0.0, 2.0, 0.0, 4.0]]),
+        discount=tf.constant([[1.0, 1.0, 0.0, 1.0, 1.0]]),
+    )
+    replay = agent._returns
+    replay.add(experience, agent._slates(experience.action[0])[None], 0.5)
+    assert int(replay.count) == 3
+    np.testing.assert_allclose(replay.returns.numpy()[:3], [4 + 0.5 * 0 + 0.25 * 2, 1.0, 2.0])
+    np.testing.assert_array_equal(replay.response.numpy()[:3], [0, 2, 1])
+    # The shown documents' features, in slate order.
+    np.testing.assert_array_equal(replay.items.numpy()[1], candidates[0, 1][[2, 3]])
+
+
+def test_relative_values_are_the_no_click_value_plus_an_advantage_of_the_candidate():
+    from tfrl.agents.slateq import SlateQNetwork
+
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=2, seed=0, **TINY)
+    spec = env.observation_spec()
+    network = SlateQNetwork(spec, (8,), relative=True)
+    network.create_variables(spec)
+    observation = env.reset().observation
+    candidates = tf.tile(observation["candidates"][:1], [2, 1, 1])  # two users, same candidates
+    (q_items, q_none, _, _), _ = network({**observation, "candidates": candidates})
+    advantage = (q_items - q_none[:, None]).numpy()
+    np.testing.assert_allclose(advantage[0], advantage[1], rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ from tf_agents.networks import network
 from tf_agents.policies import tf_policy
 from tf_agents.trajectories import policy_step
 
+from tfrl.agents import episodes
 from tfrl.agents.base import TfrlAgent
 from tfrl.agents.config import AgentConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
@@ -21,7 +22,7 @@ from tfrl.errors import ConfigError, IncompatibleAgentError
 __all__ = ["SlateQ", "SlateQConfig", "SlateQNetwork", "SlateQPolicy"]
 
 _SELECTIONS = ("auto", "exact", "greedy", "top_k")
-_TARGETS = ("q_learning", "sarsa")
+_TARGETS = ("q_learning", "sarsa", "monte_carlo")
 _EXACT_LIMIT = 5_000  # subsets scored at once by "exact" / "auto"
 
 
@@ -46,8 +47,17 @@ class SlateQConfig(AgentConfig):
             highest click weight × (Q(s, i) − Q(s, ⊥)), their value above the
             no-click value) or "auto" (exact up to 5,000 subsets,
             else greedy). Default "auto".
-        target: "q_learning" (bootstrap from the best next slate) or "sarsa"
-            (from the next slate the collect policy showed). Default "q_learning".
+        target: "q_learning" (bootstrap from the best next slate), "sarsa"
+            (from the next slate the collect policy showed) or "monte_carlo"
+            (the discounted return to the session's end under the collect
+            policy: the agent keeps each collected segment's finished sessions,
+            the newest `replay_capacity` transitions, and draws `train_steps`
+            minibatches of `batch_size` from them per iteration; a segment of
+            `collect_env_steps` should hold several sessions per user).
+            One-step targets bootstrap from the next observation, so they
+            cannot see what it hides: when the session budget is not observed
+            (`preset="recsim"`), only "monte_carlo" learns that poor documents
+            shorten the session. Default "q_learning".
         reward_scale: rewards are multiplied by this for learning (values and
             served scores are in scaled units). Default 0.1.
         choice_loss_weight: weight of the click model's cross-entropy. Default 1.0.
@@ -60,6 +70,9 @@ class SlateQConfig(AgentConfig):
         batch_size: transitions per gradient step. Default 128.
         replay_capacity: replay buffer size. Default 100,000.
         learning_starts: env steps before training starts. Default 2,000.
+        relative_values: the default network's item values are Q(s, ⊥) plus
+            an advantage of the candidate alone, not an MLP of user and
+            candidate (see `SlateQNetwork`). Default False.
     """
 
     learning_rate: float = 1e-3
@@ -77,6 +90,7 @@ class SlateQConfig(AgentConfig):
     train_steps: int = 64
     batch_size: int = 128
     learning_starts: int = 2_000
+    relative_values: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,12 +121,25 @@ class SlateQNetwork(network.Network):
     For each candidate i: Q(s, i) (the return if the user clicks i) and a click
     logit s_i (an MLP on [user, candidate] plus a bilinear user·W·candidate
     term); for the state: Q(s, ⊥) (the return after no click) and the no-click
-    logit. Returns `(q_items [B, N], q_none [B], logits [B, N], no_click [B])`.
+    logit. With `relative=True`, Q(s, i) = Q(s, ⊥) + A(i): the item head is an
+    advantage of the candidate's features alone (a dueling split; the slate
+    choice depends only on the advantages, so errors in the state's value do
+    not disturb it, and noisy returns pin a per-document advantage down far
+    better than a function of user and document). Returns
+    `(q_items [B, N], q_none [B], logits [B, N], no_click [B])`.
     """
 
-    def __init__(self, observation_spec: dict, hidden_units: tuple[int, ...], name: str = "SlateQ"):
+    def __init__(
+        self,
+        observation_spec: dict,
+        hidden_units: tuple[int, ...],
+        name: str = "SlateQ",
+        *,
+        relative: bool = False,
+    ):
         super().__init__(observation_spec, state_spec=(), name=name)
         self._hidden_units = tuple(hidden_units)
+        self._relative = relative
         width = observation_spec["candidates"].shape[-1]
 
         def mlp(out: int, prefix: str) -> list[tf.keras.layers.Layer]:
@@ -132,6 +159,7 @@ class SlateQNetwork(network.Network):
             kwargs.get("input_tensor_spec", self.input_tensor_spec),
             kwargs.get("hidden_units", self._hidden_units),
             name=kwargs.get("name", self.name),
+            relative=kwargs.get("relative", self._relative),
         )
 
     @staticmethod
@@ -145,10 +173,16 @@ class SlateQNetwork(network.Network):
         candidates = tf.cast(observation["candidates"], tf.float32)
         n = tf.shape(candidates)[1]
         pairs = tf.concat([tf.tile(user[:, None, :], [1, n, 1]), candidates], axis=-1)
-        q_items = self._run(self._item_value, pairs)
+        if self._relative:
+            # Q(s, ⊥) + an advantage of the candidate alone (see the class docstring).
+            q_items = self._run(self._item_value, candidates)
+        else:
+            q_items = self._run(self._item_value, pairs)
         bilinear = tf.einsum("bd,bnd->bn", self._bilinear(user), candidates)
         logits = self._run(self._item_click, pairs) + bilinear
         q_none = self._run(self._none_value, user)
+        if self._relative:
+            q_items = q_items + q_none[:, None]
         no_click = tf.squeeze(self._none_click(user), -1)
         return (q_items, q_none, logits, no_click), network_state
 
@@ -297,6 +331,73 @@ def _check_observation(observation_spec: Any, action_spec: Any) -> int:
     return k
 
 
+class _ReturnReplay(tf.Module):
+    """Finished-session transitions with their Monte-Carlo returns, for target="monte_carlo".
+
+    Per transition it keeps what the loss reads: the user features, the k
+    shown documents' features, the click (slate position, k for none) and the
+    discounted return to the session's end. The newest `capacity` are kept
+    (they are agent variables, so checkpoints hold them).
+    """
+
+    def __init__(self, capacity: int, observation_spec: dict, slate_size: int):
+        super().__init__(name="return_replay")
+        self.capacity = capacity
+        self.slate_size = slate_size
+        width = observation_spec["candidates"].shape[-1]
+
+        def table(shape: list[int], dtype: tf.DType, name: str) -> tf.Variable:
+            return tf.Variable(tf.zeros([capacity, *shape], dtype), trainable=False, name=name)
+
+        self.user = table(list(observation_spec["user"].shape), tf.float32, "user")
+        self.items = table([slate_size, width], tf.float32, "items")
+        self.response = table([], tf.int32, "response")
+        self.returns = table([], tf.float32, "returns")
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="count")
+        self.stored_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="stored_at")
+
+    def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> None:
+        """Adds the [B, T] segment's transitions whose session ended inside it.
+
+        Item t's click shows in item t + 1's `response`, so a row's last item
+        is left out; so are boundaries and the steps of sessions still running.
+        """
+        observation = experience.observation
+        returns = episodes.discounted_returns(experience, gamma)
+        known = episodes.complete_episode_mask(experience)[:, :-1]
+        index = tf.where(known > 0)[-self.capacity :]
+        count = tf.shape(index, out_type=tf.int64)[0]
+        candidates = tf.gather_nd(tf.cast(observation["candidates"], tf.float32), index)
+        shown = tf.gather_nd(slates, index)
+        rows = (self.count + tf.range(count)) % self.capacity
+        self.user.scatter_nd_update(
+            rows[:, None], tf.gather_nd(tf.cast(observation["user"], tf.float32), index)
+        )
+        self.items.scatter_nd_update(rows[:, None], tf.gather(candidates, shown, batch_dims=1))
+        response = tf.cast(observation["response"][:, 1:], tf.int32)
+        self.response.scatter_nd_update(rows[:, None], tf.gather_nd(response, index))
+        self.returns.scatter_nd_update(
+            rows[:, None], tf.gather_nd(tf.cast(returns, tf.float32), index)
+        )
+        self.count.assign_add(count)
+
+    def sample(self, batch_size: int) -> tuple:
+        """(user, items, response, return, weight) of `batch_size` uniform draws.
+
+        Before anything is stored, the draws are of row 0 with weight 0.
+        """
+        size = tf.minimum(self.count, self.capacity)
+        rows = tf.random.uniform([batch_size], 0, tf.maximum(size, 1), dtype=tf.int64)
+        valid = tf.fill([batch_size], tf.cast(size > 0, tf.float32))
+        return (
+            tf.gather(self.user, rows),
+            tf.gather(self.items, rows),
+            tf.gather(self.response, rows),
+            tf.gather(self.returns, rows),
+            valid,
+        )
+
+
 class SlateQ(TfrlAgent, tf_agent.TFAgent):
     """SlateQ (Ie et al., 2019, https://www.ijcai.org/proceedings/2019/360).
 
@@ -305,10 +406,12 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
     `P(⊥ | s, A) · Q(s, ⊥)`), where P is a multinomial-logit choice model and
     Q(s, i) the return when the user consumes i. Only the consumed item's value
     is updated, toward `r + γ · max_A' Q_target(s', A')` (Q-learning) or the next
-    shown slate's value (SARSA); the choice model learns from which slate
+    shown slate's value (SARSA), or the return to the session's end
+    (`target="monte_carlo"`, SARSA's λ = 1 limit, for when the observation
+    hides what shortens a session); the choice model learns from which slate
     position was clicked (cross-entropy). Slates are chosen exactly, greedily or
     by top-k. Differences from the paper: the choice model is learned, not
-    given, and targets use a target network.
+    given, and one-step targets use a target network.
 
     Args:
         time_step_spec: the environment's `time_step_spec()`: observations with
@@ -342,11 +445,17 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         self._init_tfrl(config)
         observation_spec = time_step_spec.observation
         self._slate_size = _check_observation(observation_spec, action_spec)
-        self._network = network or SlateQNetwork(observation_spec, config.hidden_units)
+        self._network = network or SlateQNetwork(
+            observation_spec, config.hidden_units, relative=config.relative_values
+        )
         self._network.create_variables(observation_spec)
         self._target_network = self._network.copy(name="TargetSlateQ")
         self._target_network.create_variables(observation_spec)
         self._optimizer = optimizer or tf.keras.optimizers.Adam(config.learning_rate)
+        if config.target == "monte_carlo":
+            self._returns = _ReturnReplay(
+                config.replay_capacity, observation_spec, self._slate_size
+            )
         for target, source in zip(self._target_network.variables, self._network.variables):
             target.assign(source)
         selection = config.slate_selection
@@ -366,7 +475,7 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
             action_spec,
             policy,
             collect_policy,
-            train_sequence_length=2,
+            train_sequence_length=None if config.target == "monte_carlo" else 2,
             train_step_counter=self._new_train_step_counter(),
         )
 
@@ -378,21 +487,31 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         action = tf.cast(action, tf.int32)
         return action[:, None] if self.action_spec.shape.rank == 0 else action
 
+    @property
+    def on_policy(self) -> bool:
+        """Monte-Carlo targets need whole sessions: trained on each collected segment."""
+        return self.config.target == "monte_carlo"
+
     def _loss(self, experience, weights=None, training=False):
+        if self.config.target == "monte_carlo":
+            first, slates, response, y, valid = self._monte_carlo_batch(experience)
+        else:
+            first, slates, response, y, valid = self._bootstrap_batch(experience)
+        if weights is not None:
+            valid *= weights
+        return self._fit_loss(first, slates, response, y, valid, training)
+
+    def _bootstrap_batch(self, experience) -> tuple:
+        """One-step targets r + γ Q_target(s', A') from [B, 2] windows."""
         c = self.config
         k = self._slate_size
         first = tf.nest.map_structure(lambda t: t[:, 0], experience.observation)
         second = tf.nest.map_structure(lambda t: t[:, 1], experience.observation)
         slates = self._slates(experience.action[:, 0])
         response = tf.cast(second["response"], tf.int32)
-        clicked = response < k
-        item = tf.gather(slates, tf.minimum(response, k - 1), batch_dims=1)
         reward = tf.cast(experience.reward[:, 0], tf.float32) * c.reward_scale
         discount = tf.cast(experience.discount[:, 0], tf.float32)
         valid = tf.cast(~experience.is_boundary()[:, 0], tf.float32)
-        if weights is not None:
-            valid *= weights
-
         online_next, _ = self._network(second)
         target_next, _ = self._target_network(second)
         if c.target == "sarsa":
@@ -403,10 +522,34 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         mixed = (target_next[0], target_next[1], online_next[2], online_next[3])
         next_value = tf.squeeze(slate_values(mixed, next_slates[:, None, :]), 1)
         y = tf.stop_gradient(reward + c.gamma * discount * next_value)
+        return first, slates, response, y, valid
 
-        (q_items, q_none, logits, no_click), _ = self._network(first, training=training)
+    def _monte_carlo_batch(self, experience) -> tuple:
+        """`batch_size` finished-session transitions from the return replay (see `_ReturnReplay`).
+
+        Each sample's candidates are its slate's k documents, so its slate is
+        `0..k-1` (the per-item networks take any number of candidates).
+        """
+        c = self.config
+        user, items, response, y, valid = self._returns.sample(c.batch_size)
+        spec = self.time_step_spec.observation["response"]
+        first = {"user": user, "candidates": items, "response": tf.cast(response, spec.dtype)}
+        slates = tf.tile(tf.range(self._slate_size)[None], [c.batch_size, 1])
+        return first, slates, response, y * c.reward_scale, valid
+
+    def _fit_loss(self, first, slates, response, y, valid, training) -> tf_agent.LossInfo:
+        """The clicked item's value (or Q(s, ⊥)) toward `y`, and the click model."""
+        c = self.config
+        k = self._slate_size
+        clicked = response < k
+        item = tf.gather(slates, tf.minimum(response, k - 1), batch_dims=1)
+        # `call`, not `__call__`: Monte-Carlo samples carry k candidates, not the spec's N.
+        (q_items, q_none, logits, no_click), _ = self._network.call(first, training=training)
         taken = tf.where(clicked, tf.gather(q_items, item, batch_dims=1), q_none)
-        td = tf.keras.losses.huber(y[:, None], taken[:, None])
+        if c.target == "monte_carlo":
+            td = 0.5 * tf.square(y - taken)
+        else:
+            td = tf.keras.losses.huber(y[:, None], taken[:, None])
         slate_logits = tf.concat(
             [tf.gather(logits, slates, batch_dims=1), no_click[:, None]], axis=1
         )
@@ -419,6 +562,12 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         return tf_agent.LossInfo(loss, {"td_loss": td_loss, "choice_loss": choice_loss})
 
     def _train(self, experience, weights=None):
+        if self.config.target == "monte_carlo":
+            # The Trainer hands over each collected segment train_steps times: store it once.
+            steps = self.env_step_counter
+            if tf.not_equal(self._returns.stored_at, steps):
+                self._returns.add(experience, self._slates(experience.action), self.config.gamma)
+                self._returns.stored_at.assign(steps)
         with tf.GradientTape() as tape:
             info = self._loss(experience, weights, training=True)
         variables = self._network.trainable_variables
