@@ -99,7 +99,10 @@ def test_adaptive_beta_follows_ziegler_et_al(tiny_lm, tokenizer):
     assert tuner.beta.numpy() == pytest.approx(0.05 * (1 + 0.2 * 100 / 1000))
     tuner.update_beta(1.8, 100)  # error −0.1
     assert tuner.beta.numpy() == pytest.approx(0.05 * 1.02 * (1 - 0.1 * 0.1))
-    fixed = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.05)
+    for _ in range(50):  # a KL far below the target never takes β below kl_coef
+        tuner.update_beta(0.0, 1000)
+    assert tuner.beta.numpy() == pytest.approx(0.05)
+    fixed = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.05, target_kl=None)
     fixed.update_beta(40.0, 100)
     assert fixed.beta.numpy() == pytest.approx(0.05)
 
