@@ -121,7 +121,8 @@ def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path)
     tuner = tiny_tuner(tiny_lm, tokenizer, learning_rate=1e-2, kl_coef=0.01, epochs=2)
     before = tuner.evaluate(PROMPTS, 16)["reward"]
     callbacks = [
-        tfrl.callbacks.Checkpoint(str(tmp_path / "ckpt"), every_env_steps=1),
+        # Saves at iteration 5 and at the end (256 tokens per iteration).
+        tfrl.callbacks.Checkpoint(str(tmp_path / "ckpt"), every_env_steps=5 * 256),
         tfrl.callbacks.TensorBoard(str(tmp_path / "tb")),
     ]
     history = tuner.fit(10, callbacks=callbacks)
