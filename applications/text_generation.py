@@ -54,9 +54,10 @@ class Args:
     max_new_tokens: int = 48
     """generated characters per sample"""
     kl_coef: float = 0.1
-    """β, the KL penalty's initial weight (and its floor when adaptive)"""
+    """β, the KL penalty's initial weight (and its floor when adaptive: then > 0)"""
     target_kl: float = 10.0
-    """adaptive β's target KL per sequence (nats); 0 keeps β fixed at kl_coef"""
+    """adaptive β's target KL per sequence (nats, tuned for 48 tokens: scale it with
+    max_new_tokens); 0 keeps β fixed at kl_coef"""
     seed: int = 0
     """seeds sampling, prompt order and initialization"""
     output: str = "runs/text_generation"

@@ -121,6 +121,10 @@ def test_adaptive_beta_follows_ziegler_et_al(tiny_lm, tokenizer):
     for _ in range(50):  # a KL far below the target never takes β below kl_coef
         tuner.update_beta(0.0, 1000)
     assert tuner.beta.numpy() == pytest.approx(0.05)
+    relaxing = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.5, min_kl_coef=0.05, target_kl=2.0)
+    for _ in range(50):  # a strong start the controller may relax, down to the floor
+        relaxing.update_beta(0.0, 1000)
+    assert relaxing.beta.numpy() == pytest.approx(0.05)
     fixed = tiny_tuner(tiny_lm, tokenizer, kl_coef=0.05, target_kl=None)
     fixed.update_beta(40.0, 100)
     assert fixed.beta.numpy() == pytest.approx(0.05)
@@ -133,6 +137,12 @@ def test_bad_configs_are_refused():
         FineTuneConfig(group_size=1)
     with pytest.raises(ConfigError, match="target_kl=0"):
         FineTuneConfig(target_kl=0)
+    # A multiplicative controller never moves β from 0: no KL penalty, ever.
+    with pytest.raises(ConfigError, match=r"kl_coef=0\.0 with adaptive β"):
+        FineTuneConfig(kl_coef=0.0)
+    assert FineTuneConfig(kl_coef=0.0, target_kl=None).kl_coef == 0.0  # penalty off, on purpose
+    with pytest.raises(ConfigError, match=r"min_kl_coef=0\.2 must be > 0 and ≤ kl_coef=0\.1"):
+        FineTuneConfig(kl_coef=0.1, min_kl_coef=0.2)
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ Rollouts are always sampled from the policy's full distribution
 (temperature 1, no top-k/top-p), the distribution the log-probabilities and
 KL are computed under; truncated sampling would bias the KL estimate (it can
 even turn negative). β is adaptive by default (`target_kl`):
-β ← max(kl_coef, β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)), or
+β ← max(min_kl_coef, β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)), or
 fixed with `target_kl=None`. `reward_normalization`
 rescales scores by running statistics so the KL term neither dominates nor
 vanishes.
@@ -80,14 +80,19 @@ class FineTuneConfig:
         learning_rate: Adam's learning rate. Default 3e-4.
         epochs: optimization passes over each batch of rollouts. Default 2.
         clip_ratio: PPO's ε for the probability ratio. Default 0.2.
-        kl_coef: β, the KL penalty's initial weight, and its floor when adaptive. Default 0.1.
+        kl_coef: β, the KL penalty's initial weight. Default 0.1. With adaptive β
+            it must be > 0 (a multiplicative controller never moves β from 0);
+            `target_kl=None, kl_coef=0` turns the KL penalty off.
+        min_kl_coef: adaptive β's floor. Default None: `kl_coef` (β never falls
+            below where it started). Set it lower to start with a strong
+            penalty and let the controller relax it; 0 < min_kl_coef ≤ kl_coef.
         target_kl: adaptive β (Ziegler et al.'s controller) aims at this KL
             per sequence (nats); None keeps β fixed. Default 10.0 (for 48
             tokens; scale it with `max_new_tokens`). β never falls below
-            `kl_coef`: early in a run the KL is near 0, and a controller free
-            to shrink β for many iterations leaves too little penalty when the
-            policy starts to move (measured: KL 29 nats after 32 iterations
-            against a target of 6).
+            `min_kl_coef` (default `kl_coef`): early in a run the KL is near
+            0, and a controller free to shrink β for many iterations leaves
+            too little penalty when the policy starts to move (measured: KL 29
+            nats after 32 iterations against a target of 6).
         kl_horizon: the adaptive controller's horizon, in sequences: β moves
             by at most 20% × sequences per iteration / horizon. Default 64.
         reward_normalization: "scale" (divide scores by their running
@@ -112,6 +117,7 @@ class FineTuneConfig:
     epochs: int = 2
     clip_ratio: float = 0.2
     kl_coef: float = 0.1
+    min_kl_coef: float | None = None
     target_kl: float | None = 10.0
     kl_horizon: int = 64
     reward_normalization: str = "scale"
@@ -148,6 +154,17 @@ class FineTuneConfig:
             raise ConfigError(f"stop={self.stop!r} must be a non-empty string, or None.")
         if self.target_kl is not None and not self.target_kl > 0:
             raise ConfigError(f"target_kl={self.target_kl} must be > 0, or None for a fixed β.")
+        if self.target_kl is not None and not self.kl_coef > 0:
+            raise ConfigError(
+                f"kl_coef={self.kl_coef} with adaptive β (target_kl={self.target_kl}): the "
+                "controller multiplies β, so it would stay 0 forever. Start β above 0 (and "
+                "set min_kl_coef to let it fall lower), or pass target_kl=None for a fixed β."
+            )
+        if self.min_kl_coef is not None and not 0 < self.min_kl_coef <= self.kl_coef:
+            raise ConfigError(
+                f"min_kl_coef={self.min_kl_coef} must be > 0 and ≤ kl_coef={self.kl_coef} "
+                "(adaptive β's floor), or None to use kl_coef."
+            )
 
 
 class RunningMoments:
@@ -441,7 +458,8 @@ class FineTuner:
             return
         error = float(np.clip(kl_per_sequence / c.target_kl - 1, -0.2, 0.2))
         beta = float(self.beta.numpy()) * (1 + error * sequences / c.kl_horizon)
-        self.beta.assign(max(beta, c.kl_coef))
+        floor = c.kl_coef if c.min_kl_coef is None else c.min_kl_coef
+        self.beta.assign(max(beta, floor))
 
     # ---- the loop ----------------------------------------------------------------------
     def decode(self, tokens: np.ndarray) -> list[str]:
