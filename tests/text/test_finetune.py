@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -82,6 +84,31 @@ def test_tokens_after_the_stop_string_do_not_count(tiny_lm, tokenizer):
     np.testing.assert_allclose(returns[0], [1, 1, 1, 1, 0, 0])  # the score at the stop
     with pytest.raises(ConfigError, match="stop=''"):
         FineTuneConfig(stop="")
+
+
+def test_training_ignores_the_tokens_after_the_stop_string(tiny_lm, tokenizer):
+    """One update on two batches that differ only after the stop: the same step."""
+    tuner = tiny_tuner(tiny_lm, tokenizer, method="grpo", stop="e", max_new_tokens=32)
+    logs = tuner.fit(1).history
+    assert logs["gen/length"][0] < 32  # some samples stopped early
+
+    ids, mask = tuner.encode_prompts(PROMPTS[:2])
+    first = np.array([tokenizer.ids("abe" + "x" * 5), tokenizer.ids("abcdefgh")], np.int32)
+    second = first.copy()
+    second[:, 5:] = tokenizer.ids("QZ!")  # after the stop ("e" at 2 and 4) only
+    valid = np.array([[1, 1, 1, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0, 0, 0]], np.float32)
+    rng = np.random.default_rng(0)
+    old_logp, ref_logp, adv = (rng.normal(-2, 1, (2, 8)).astype(np.float32) for _ in range(3))
+    tuner.config = dataclasses.replace(tuner.config, entropy_coef=0.1)
+    steps = []
+    for tokens in (first, second):
+        tuner.reset()
+        args = [ids, mask, tokens, valid, old_logp, ref_logp, adv * valid, 0 * adv]
+        stats = tuner._train_fn(*(tf.constant(a) for a in args))
+        steps.append(({k: float(v) for k, v in stats.items()}, tuner.policy.get_weights()))
+    assert steps[0][0] == pytest.approx(steps[1][0], abs=1e-6)
+    for a, b in zip(steps[0][1], steps[1][1]):
+        np.testing.assert_allclose(a, b, atol=1e-7)
 
 
 def test_the_users_model_is_left_trainable(tiny_lm, tuner):
