@@ -102,10 +102,14 @@ class FineTuneConfig:
         gae_lambda: GAE's λ (PPO; γ = 1). Default 0.95.
         entropy_coef: weight of an entropy bonus. Default 0.0.
         max_grad_norm: gradients are clipped to this global norm. Default 1.0.
-        stop: generation ends at the first occurrence of this string (e.g.
-            "\n\n", the end of a speech): the reward sees the text before it,
-            and tokens after it count in neither the KL nor the loss. None
-            (default) uses all `max_new_tokens`.
+        stop: a sample ends at the first occurrence of this string in its
+            generated text (e.g. "\n\n", the end of a speech): the reward sees
+            the text before it, and tokens after it count in neither the KL
+            nor the loss. Sampling itself still runs all `max_new_tokens`
+            (the tokens after the stop are masked, not skipped), and only the
+            generated text is searched: a stop string that begins in the
+            prompt and ends in the generation is not seen. None (default)
+            uses all `max_new_tokens`.
         seed: seeds sampling, prompt order and initialization. Default 0.
     """
 

@@ -1,11 +1,16 @@
 """Diversity and repetition of generated texts: the usual signs of reward hacking.
 
     tfrl.text.diversity(["love love love", "O gentle night"])
-    # {'distinct_1': 0.667, 'distinct_2': 0.6, 'repeat_run': 2.0, 'max_repeat_run': 3}
+    # {'distinct_1': 0.667, 'distinct_2': 0.75, 'repeat_run': 2.0, 'max_repeat_run': 3}
 
 A policy that games a reward often collapses onto a few phrases or repeats a
 rewarded word; fluent text keeps many distinct n-grams and rarely says the
 same word twice in a row.
+
+distinct-n is pooled over the whole batch (distinct n-grams / all n-grams), so
+it depends on how much text there is: more or longer texts lower it, and
+texts cut short at a stop string raise it. Compare it only between batches of
+the same size and length.
 """
 
 from __future__ import annotations
