@@ -54,7 +54,10 @@ class Args:
     max_new_tokens: int = 48
     """generated characters per sample"""
     kl_coef: float = 0.1
-    """β, the KL penalty's weight"""
+    """β, the KL penalty's initial weight (and its floor when adaptive: then > 0)"""
+    target_kl: float = 10.0
+    """adaptive β's target KL per sequence (nats, tuned for 48 tokens: scale it with
+    max_new_tokens); 0 keeps β fixed at kl_coef"""
     seed: int = 0
     """seeds sampling, prompt order and initialization"""
     output: str = "runs/text_generation"
@@ -71,8 +74,13 @@ def parse_args() -> Args:
 
 def make_reward(args: Args, tokenizer):
     if args.reward == "speaker":
-        reward, metrics = tfrl.text.train_speaker_reward(args.speaker, tokenizer)
-        print(f"Reward: P({args.speaker} | text), held-out accuracy {metrics['val_accuracy']:.3f}")
+        config = tfrl.text.SpeakerRewardConfig(length=args.max_new_tokens)
+        reward, metrics = tfrl.text.train_speaker_reward(args.speaker, tokenizer, config=config)
+        print(
+            f"Reward: P({args.speaker} | text), held-out accuracy {metrics['val_accuracy']:.3f}; "
+            f"real held-out {args.speaker} text scores {metrics['speaker_score']:.3f} (a policy "
+            f"above that games the classifier), other speakers {metrics['others_score']:.3f}"
+        )
         return reward
     if args.reward == "keyword":
         print(f"Reward: count of {list(LEXICON)} (capped at 3)")
@@ -105,6 +113,7 @@ def main(args: Args) -> int:
         group_size=args.group_size,
         max_new_tokens=args.max_new_tokens,
         kl_coef=args.kl_coef,
+        target_kl=args.target_kl or None,
         seed=args.seed,
     )
     tuner = tfrl.text.FineTuner(
@@ -135,7 +144,12 @@ def main(args: Args) -> int:
         f"perplexity {before['ref_perplexity']:.2f} → {after['ref_perplexity']:.2f}; "
         f"{tuner.env_steps} tokens generated in {wall:.0f} s"
     )
-    plot_path = plot(history, os.path.join(args.output, "curves.png"))
+    print(
+        f"Diversity: distinct-2 {before['distinct_2']:.2f} → {after['distinct_2']:.2f}, "
+        f"repeated-word run {before['repeat_run']:.2f} → {after['repeat_run']:.2f} "
+        "(falling distinct-2 or rising runs: the policy repeats what the reward pays for)"
+    )
+    plot_path = plot(history, os.path.join(args.output, "curves.png"), args.target_kl)
     print(f"Curves: {plot_path}")
 
     path = tfrl.export(generator, os.path.join(args.export_base, "text_generator"))
@@ -144,18 +158,23 @@ def main(args: Args) -> int:
     return 0
 
 
-def plot(history, path: str) -> str:
+def plot(history, path: str, target_kl: float = 0.0) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for ax, key, title in zip(
-        axes, ("objective/scores", "objective/kl"), ("reward", "KL to reference (nats/seq)")
+        axes,
+        ("objective/scores", "objective/kl", "beta"),
+        ("reward", "KL to reference (nats/seq)", "β (KL coefficient)"),
     ):
         ax.plot(np.arange(1, len(history.history[key]) + 1), history.history[key])
         ax.set(title=title, xlabel="iteration")
+    if target_kl:
+        axes[1].axhline(target_kl, color="gray", linestyle=":", label="target")
+        axes[1].legend()
     fig.tight_layout()
     fig.savefig(path + ".tmp.png", dpi=90)
     os.replace(path + ".tmp.png", path)

@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "IncompatibleAgentError",
+    "InvalidActionError",
     "MissingDependencyError",
     "SpecError",
     "TfrlError",
@@ -58,6 +59,10 @@ class ExportError(TfrlError, RuntimeError):
 
 class MissingDependencyError(TfrlError, ImportError):
     """An optional dependency is not installed."""
+
+
+class InvalidActionError(TfrlError, ValueError):
+    """An environment was given an action outside its action space."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from environments.text_generation.config import TextGenerationConfig
+from tfrl.errors import InvalidActionError
 from tfrl.text.corpus import load_corpus
 from tfrl.text.finetune import speaker_prompts
 from tfrl.text.rewards import KeywordReward
@@ -80,7 +81,10 @@ class TextGenerationEnv(gym.Env):
     def step(self, action: Any):
         action = int(action)
         if not self.action_space.contains(action):
-            raise ValueError(f"action={action} is not a token id in [0, {self.action_space.n}).")
+            raise InvalidActionError(
+                f"action={action} is not a token id in [0, {self.action_space.n}); "
+                "the action is the id of the next character (see env.tokenizer.vocabulary)."
+            )
         self._generated.append(action)
         self._context.append(action)
         done = len(self._generated) >= self.config.max_new_tokens

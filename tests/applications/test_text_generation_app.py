@@ -23,5 +23,6 @@ def test_text_generation_application_fine_tunes_plots_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Before fine-tuning:" in result.stdout and "After fine-tuning:" in result.stdout
     assert "RLOO on held-out prompts: reward" in result.stdout
+    assert "Diversity: distinct-2" in result.stdout
     assert os.path.isfile(tmp_path / "run" / "curves.png")
     assert os.path.isfile(tmp_path / "text_generator" / "1" / "saved_model.pb")

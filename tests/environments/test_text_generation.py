@@ -31,3 +31,13 @@ def test_episode_writes_text_and_scores_it_at_the_end():
 def test_prompts_outside_the_vocabulary_are_refused():
     with pytest.raises(ValueError, match="outside the tokenizer's vocabulary"):
         TextGenerationEnv(prompts=["CAFÉ:"])
+
+
+def test_an_action_outside_the_vocabulary_is_a_clear_tfrl_error():
+    from tfrl.errors import InvalidActionError, TfrlError
+
+    env = TextGenerationEnv(TextGenerationConfig(prompts=["ROMEO:"], max_new_tokens=3))
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"action=65 is not a token id in \[0, 65\)") as e:
+        env.step(65)
+    assert isinstance(e.value, TfrlError) and isinstance(e.value, ValueError)

@@ -49,3 +49,12 @@ def test_tfds_loader_reads_tiny_shakespeare_with_mock_data():
     with tfds.testing.mock_data(num_examples=2):
         text = load_tfds("tiny_shakespeare")
     assert isinstance(text, str) and len(text) > 0
+
+
+def test_diversity_measures_distinct_ngrams_and_repeated_words():
+    from tfrl.text import diversity
+
+    d = diversity(["love love love", "O gentle night, love"])
+    assert d["distinct_1"] == pytest.approx(4 / 7)  # love, o, gentle, night of 7 words
+    assert d["distinct_2"] == pytest.approx(4 / 5)  # "love love" twice among 5 bigrams
+    assert d["max_repeat_run"] == 3 and d["repeat_run"] == 2

@@ -9,6 +9,7 @@ tfrl.export(generator, "saved_models/text_generator")   # serving_default: promp
 
 from tfrl.text.corpus import load_corpus, load_tfds, speeches
 from tfrl.text.finetune import FineTuneConfig, FineTuner, fine_tune, speaker_prompts
+from tfrl.text.metrics import distinct_n, diversity, repeat_run
 from tfrl.text.model import CharLM, LMConfig, build_lm, load_lm, pretrain, pretrained_lm, save_lm
 from tfrl.text.rewards import (
     KeywordReward,
@@ -17,7 +18,7 @@ from tfrl.text.rewards import (
     SpeakerRewardConfig,
     train_speaker_reward,
 )
-from tfrl.text.sampling import GenerationConfig, TextGenerator, sample_tokens
+from tfrl.text.sampling import GenerationConfig, TextGenerator, sample_rollout, sample_tokens
 from tfrl.text.tokenizer import CharTokenizer, TextInputError
 
 __all__ = [
@@ -34,12 +35,16 @@ __all__ = [
     "TextGenerator",
     "TextInputError",
     "build_lm",
+    "distinct_n",
+    "diversity",
     "fine_tune",
     "load_corpus",
     "load_lm",
     "load_tfds",
     "pretrain",
     "pretrained_lm",
+    "repeat_run",
+    "sample_rollout",
     "sample_tokens",
     "save_lm",
     "speaker_prompts",

@@ -138,15 +138,17 @@ class SpeakerRewardConfig:
     """The learned speaker reward's classifier and its training.
 
     Attributes:
-        length: characters per example (chunks of speeches). Default 64.
-        examples: training chunks per class. Default 6000.
-        epochs: `model.fit` epochs. Default 4.
+        length: characters per example (chunks of speeches): the length of
+            the texts it will score. Default 48, `FineTuneConfig.max_new_tokens`.
+        examples: training chunks per class. Default 12,000.
+        epochs: `model.fit` epochs (it overfits the speaker's few lines
+            after about two). Default 2.
         seed: seeds sampling and initialization. Default 0.
     """
 
-    length: int = 64
-    examples: int = 6000
-    epochs: int = 4
+    length: int = 48
+    examples: int = 12_000
+    epochs: int = 2
     seed: int = 0
 
 
@@ -168,10 +170,16 @@ def train_speaker_reward(
     """Trains a classifier "is this `speaker`'s line?" with `model.fit`; returns it as a reward.
 
     Positives are chunks of `speaker`'s speeches, negatives chunks of everyone
-    else's, balanced; 10% of speeches are held out for the reported accuracy.
+    else's, balanced; the last 10% of each side's speeches are held out.
 
     Returns:
         (reward, metrics): the reward gives P(speaker | text) in [0, 1].
+        metrics: `val_accuracy` on held-out chunks, and the reward's mean on
+        held-out real text of the speaker (`speaker_score`: what the real
+        thing scores, the ceiling a fine-tuned policy is compared with) and of
+        everyone else (`others_score`). A policy scoring above
+        `speaker_score` exploits the classifier rather than writing like
+        the speaker.
     """
     config = config or SpeakerRewardConfig()
     text = load_corpus() if text is None else text
@@ -200,8 +208,9 @@ def train_speaker_reward(
     model = tf.keras.Sequential(
         [
             tf.keras.layers.Embedding(tokenizer.vocab_size + 1, 32),
-            tf.keras.layers.Conv1D(64, 5, activation="relu"),
+            tf.keras.layers.Conv1D(96, 5, activation="relu"),
             tf.keras.layers.GlobalMaxPooling1D(),
+            tf.keras.layers.Dropout(0.3),
             tf.keras.layers.Dense(1),
         ],
         name=f"speaker_{re.sub(r'[^A-Za-z0-9]', '_', speaker)}",
@@ -216,4 +225,9 @@ def train_speaker_reward(
         reward.encode(texts), labels, batch_size=128, epochs=config.epochs, shuffle=True, verbose=0
     )
     _, accuracy = model.evaluate(reward.encode(val_texts), val_labels, verbose=0)
-    return reward, {"val_accuracy": float(accuracy)}
+    scores = reward(val_texts)
+    return reward, {
+        "val_accuracy": float(accuracy),
+        "speaker_score": float(scores[:500].mean()),
+        "others_score": float(scores[500:].mean()),
+    }

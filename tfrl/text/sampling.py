@@ -28,6 +28,7 @@ __all__ = [
     "filter_logits",
     "left_pad",
     "read_prompts",
+    "sample_rollout",
     "sample_tokens",
 ]
 
@@ -141,6 +142,71 @@ def sample_tokens(
         maximum_iterations=max_new_tokens,
     )
     return tf.reshape(tf.transpose(tokens.stack()), [batch, -1])
+
+
+def sample_rollout(
+    policy: CharLM,
+    reference: CharLM,
+    prompt_ids: tf.Tensor,
+    prompt_mask: tf.Tensor,
+    max_new_tokens: tf.Tensor | int,
+    seed: tf.Tensor,
+) -> dict[str, tf.Tensor]:
+    """Samples from `policy`'s full distribution and records what fine-tuning needs.
+
+    Call inside a `tf.function`. One `tf.while_loop` steps the policy and the
+    frozen reference side by side over the sampled tokens, so the rollout
+    needs no second GRU pass to score them. Every output is [batch, tokens]
+    (`states`: [batch, tokens, units]):
+
+    - `tokens`: the sampled ids (temperature 1, no top-k/top-p: the
+      distribution the log-probabilities below are computed under);
+    - `logp`, `ref_logp`: log π(token) and log π_ref(token);
+    - `entropy`: the policy's entropy at each step;
+    - `states`: the policy's GRU state that produced each token's
+      distribution (a value head reads it).
+
+    Both models run the same ops, so a policy equal to the reference gives
+    `logp == ref_logp` exactly (a KL of exactly 0).
+    """
+    _, state = policy.hidden(prompt_ids, mask=prompt_mask)
+    _, ref_state = reference.hidden(prompt_ids, mask=prompt_mask)
+    logits, ref_logits = policy.head(state), reference.head(ref_state)
+    seed = tf.cast(seed, tf.int64)
+    arrays = [
+        tf.TensorArray(dtype, size=max_new_tokens, element_shape=shape)
+        for dtype, shape in (
+            (tf.int32, [None]),
+            (tf.float32, [None]),
+            (tf.float32, [None]),
+            (tf.float32, [None]),
+            (tf.float32, [None, policy.units]),
+        )
+    ]
+
+    def body(i, logits, state, ref_logits, ref_state, arrays):
+        step_seed = tf.stack([seed[0], seed[1] + tf.cast(i, tf.int64)])
+        token = tf.random.stateless_categorical(logits, 1, step_seed, dtype=tf.int32)[:, 0]
+        log_probs = tf.nn.log_softmax(logits)
+        ref_log_probs = tf.nn.log_softmax(ref_logits)
+        pick = lambda lp: tf.gather(lp, token, axis=1, batch_dims=1)
+        entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
+        values = (token, pick(log_probs), pick(ref_log_probs), entropy, state)
+        arrays = [a.write(i, v) for a, v in zip(arrays, values)]
+        new_logits, new_state = policy.step(token, state)
+        new_ref_logits, new_ref_state = reference.step(token, ref_state)
+        return i + 1, new_logits, new_state, new_ref_logits, new_ref_state, arrays
+
+    out = tf.while_loop(
+        lambda i, *_: i < max_new_tokens,
+        body,
+        (tf.constant(0), logits, state, ref_logits, ref_state, arrays),
+        maximum_iterations=max_new_tokens,
+    )[-1]
+    names = ("tokens", "logp", "ref_logp", "entropy", "states")
+    result = {name: tf.transpose(a.stack(), [1, 0]) for name, a in zip(names[:4], out[:4])}
+    result["states"] = tf.transpose(out[4].stack(), [1, 0, 2])
+    return result
 
 
 def read_prompts(
