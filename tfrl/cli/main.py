@@ -9,7 +9,7 @@ import sys
 __all__ = ["build_parser", "main"]
 
 # Each module has register(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs", "hparams")
+SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs", "hparams", "roles")
 
 DESCRIPTION = """\
 Reinforcement learning for TensorFlow/Keras users.

@@ -238,6 +238,8 @@ def train(
     resume: bool = False,
     callbacks: list | None = None,
     verbose: int = 1,
+    distributed: bool = False,
+    actors: int = 2,
     **hparams: Any,
 ):
     """Trains an agent on a gymnasium env in one call and returns the Trainer.
@@ -260,6 +262,10 @@ def train(
         resume: continue the run in `output_dir` from its latest checkpoint.
         callbacks: more `tfrl.callbacks`.
         verbose: 0 silent, 1 progress bar.
+        distributed: run a Reverb replay server, `actors` actor processes and a
+            learner process instead (dqn, ddqn; see `tfrl.distributed.launch`);
+            returns a `DistributedResult` (`.history`, `.output_dir`). Default False.
+        actors: actor processes when `distributed`. Default 2.
         **hparams: the agent's hyper-parameters (e.g. `learning_rate=1e-3`) and
             Keras objects (`q_network=`, `optimizer=`, ...). They override the
             tuned row for (agent, env_id) (`tfrl hparams ENV --agent X` shows it).
@@ -281,6 +287,15 @@ def train(
         target_return=target_return,
         hparams=hparams,
     )
+    if distributed:
+        if objects or callbacks:
+            raise ConfigError(
+                "distributed=True builds the agent in each process from hyper-parameters: "
+                "pass no Keras objects or callbacks (use hparams such as hidden_units=)."
+            )
+        from tfrl.distributed.launcher import launch
+
+        return launch(run, actors=actors, output_dir=output_dir, resume=resume, verbose=verbose)
     return train_run(
         run, output_dir=output_dir, resume=resume, callbacks=callbacks, verbose=verbose, **objects
     )
