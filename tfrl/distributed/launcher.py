@@ -93,6 +93,15 @@ def _default_output_dir() -> str:
     return os.path.join("runs", time.strftime("distributed-%Y%m%d-%H%M%S"))
 
 
+def _pids(supervisor: Supervisor) -> dict[str, Any]:
+    """The launcher's status: each role's PID now, and every PID it ever started."""
+    return {
+        "pids": {name: role.pid for name, role in supervisor.roles.items()},
+        "started": list(supervisor.started),
+        "restarts": dict(supervisor.restarts),
+    }
+
+
 def _clear_status(output_dir: str) -> None:
     """Removes the status files of an earlier launch (a resumed run writes new ones)."""
     folder = os.path.join(output_dir, "status")
@@ -195,15 +204,23 @@ def launch(
     check_whole_number("actors", actors)
     check_whole_number("max_restarts", max_restarts, minimum=0)
     output_dir = output_dir or _default_output_dir()
-    check_run_dir(output_dir, run, resume)
-    port = replay_port or _free_port(host)
-    if replay_port:
-        from tfrl.ports import listen
-
-        listen("Reverb", host, replay_port).close()
-    say = print if verbose else (lambda *a, **k: None)
     lock = RunLock(output_dir)
-    lock.acquire()
+    existed = os.path.isdir(output_dir)
+    if existed:  # a second launcher hears about the first before anything else
+        lock.acquire()
+    try:
+        check_run_dir(output_dir, run, resume)
+        port = replay_port or _free_port(host)
+        if replay_port:
+            from tfrl.ports import listen
+
+            listen("Reverb", host, replay_port).close()
+    except BaseException:
+        lock.release()
+        raise
+    say = print if verbose else (lambda *a, **k: None)
+    if not existed:
+        lock.acquire()
     restore_sigterm = interrupt_on_sigterm()
     supervisor = Supervisor(output_dir, say=say)
     try:
@@ -220,12 +237,10 @@ def launch(
         for k in range(actors):
             args = ["actor", *common, "--replay", address, "--id", str(k)]
             supervisor.start(Role(f"actor-{k}", args, max_restarts=max_restarts))
-        write_status(output_dir, "launcher", pids={r: p.pid for r, p in supervisor.roles.items()})
+        write_status(output_dir, "launcher", **_pids(supervisor))
         progress = _Progress(output_dir, run.total_env_steps, actors, progress_every)
         while not _learner_finished(supervisor.poll(), output_dir):
-            write_status(
-                output_dir, "launcher", pids={r: p.pid for r, p in supervisor.roles.items()}
-            )
+            write_status(output_dir, "launcher", **_pids(supervisor))
             if verbose:
                 progress.update()
             time.sleep(0.5)
