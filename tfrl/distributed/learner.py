@@ -68,6 +68,13 @@ def run_learner(
     manager = CheckpointManager(os.path.join(output_dir, "checkpoints"), {"agent": agent})
     history = History()
     resumed_from = None
+    if not resume and manager.latest() is not None:
+        from tfrl.errors import CheckpointError
+
+        raise CheckpointError(
+            f"{output_dir} already holds learner checkpoints. Pass --resume to continue "
+            "from them, or choose another --output directory."
+        )
     if resume:
         state = manager.restore()
         history = History.from_dict(state["history"])
@@ -130,22 +137,21 @@ def run_learner(
 
     def checkpoint() -> None:
         client.checkpoint()  # the replay first: a resumed learner never sees a replay older than it
+        step = int(agent.env_step_counter.numpy())
+        evaluated = bool(history.eval_steps) and history.eval_steps[-1] == step
         state = {
-            "env_steps": int(agent.env_step_counter.numpy()),
+            "env_steps": step,
             "train_steps": int(agent.train_step_counter.numpy()),
             "seed": run.seed,
             "history": history.to_dict(),
             "agent_class": type(agent).__name__,
             "evaluation": (
                 {"mean": history.eval_returns[-1], "std": history.eval_stds[-1]}
-                if history.eval_steps and history.eval_steps[-1] == state_step()
+                if evaluated
                 else None
             ),
         }
-        manager.save(state["env_steps"], state)
-
-    def state_step() -> int:
-        return int(agent.env_step_counter.numpy())
+        manager.save(step, state)
 
     status(done=False)
     try:
@@ -175,7 +181,9 @@ def run_learner(
                 checkpoint()
                 fields["checkpoint_step"] = train_step
             status(train_steps_per_sec=rate, loss=loss, done=False)
-        if run.eval_every and (not history.eval_steps or history.eval_steps[-1] != state_step()):
+        if run.eval_every and (
+            not history.eval_steps or history.eval_steps[-1] != int(agent.env_step_counter.numpy())
+        ):
             evaluation()
         checkpoint()
         exported = None
