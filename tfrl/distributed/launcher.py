@@ -17,13 +17,13 @@ import dataclasses
 import json
 import os
 import socket
-import sys
 import time
 from typing import Any
 
 from tfrl.atomic import atomic_write_text
 from tfrl.distributed.lock import RunLock
 from tfrl.distributed.process import interrupt_on_sigterm
+from tfrl.distributed.progress import ProgressLine
 from tfrl.distributed.spec import check_agent
 from tfrl.distributed.status import read_status, write_status
 from tfrl.distributed.supervisor import Role, Supervisor, describe_exit
@@ -124,42 +124,6 @@ def _learner_finished(ended: list, output_dir: str) -> bool:
     return finished
 
 
-class _Progress:
-    """One line: env steps, actor env steps/s, learner updates/s, replay size, latest eval."""
-
-    def __init__(self, output_dir: str, target: int, actors: int, every: float):
-        self.output_dir, self.target, self.actors, self.every = output_dir, target, actors, every
-        self.interactive = sys.stdout.isatty()
-        self._start = self._last = time.monotonic()
-
-    def line(self) -> str:
-        server = read_status(self.output_dir, "replay-server") or {}
-        learner = read_status(self.output_dir, "learner") or {}
-        now = time.time()
-        rates = [
-            s.get("env_steps_per_sec", 0.0)
-            for s in (read_status(self.output_dir, f"actor-{k}") for k in range(self.actors))
-            if s and now - s["time"] < 10
-        ]
-        parts = [
-            f"env steps {server.get('inserted', 0):,}/{self.target:,}",
-            f"actors {len(rates)}/{self.actors} {sum(rates):,.0f} env steps/s",
-            f"learner {learner.get('train_steps_per_sec', 0.0):,.0f} updates/s",
-            f"replay {server.get('replay_size', 0):,}",
-        ]
-        if learner.get("eval_return") is not None:
-            parts.append(f"eval {learner['eval_return']:.1f}")
-        parts.append(f"{time.monotonic() - self._start:,.0f} s")
-        return " - ".join(parts)
-
-    def update(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < (1.0 if self.interactive else self.every):
-            return
-        self._last = time.monotonic()
-        end = "" if self.interactive and not force else "\n"
-        print(("\r" if self.interactive else "") + self.line(), end=end, flush=True)
-
-
 def launch(
     run: Any,
     *,
@@ -238,9 +202,12 @@ def launch(
             args = ["actor", *common, "--replay", address, "--id", str(k)]
             supervisor.start(Role(f"actor-{k}", args, max_restarts=max_restarts))
         write_status(output_dir, "launcher", **_pids(supervisor))
-        progress = _Progress(output_dir, run.total_env_steps, actors, progress_every)
+        progress = ProgressLine(output_dir, run.total_env_steps, actors, progress_every)
+        shown = _pids(supervisor)
         while not _learner_finished(supervisor.poll(), output_dir):
-            write_status(output_dir, "launcher", **_pids(supervisor))
+            if _pids(supervisor) != shown:  # an actor was restarted
+                shown = _pids(supervisor)
+                write_status(output_dir, "launcher", **shown)
             if verbose:
                 progress.update()
             time.sleep(0.5)
