@@ -80,7 +80,10 @@ def test_two_actors_learn_cartpole_and_survive_an_actor_kill(tmp_path):
         )
         # A second launcher on the same directory is refused, naming the holder's PID.
         second = _launch(output, "--actors", "1", "--steps", "1000")
-        _, err = second.communicate(timeout=120)
+        try:
+            _, err = second.communicate(timeout=120)
+        finally:
+            second.kill()
         assert second.returncode == 2
         assert "in use by another distributed run" in err
         assert f"PID {launcher.pid}" in err
