@@ -206,10 +206,8 @@ def _from_log(path: str):
                 single = ast.literal_eval("{" + rest)
             elif head == "distributed":
                 rows.append(ast.literal_eval("{" + rest))
-            elif head == "solve single":
-                solve.append(("single process", ast.literal_eval("{" + rest)))
-            elif head == "solve distributed":
-                solve.append(("2 actors", ast.literal_eval("{" + rest)))
+            elif line.startswith("solve "):  # solve single|distributed (name, result)
+                solve.append(ast.literal_eval(line.split(" ", 2)[2]))
     return command, single, rows, solve
 
 
@@ -222,7 +220,12 @@ def report(command, machine, args, single, rows, solve) -> str:
     lines = [
         "# Distributed training (Reverb) beside the single-process Trainer: CartPole-v1 DQN",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}`"
+        + (
+            " (this file re-rendered from that run's printed output with `--report-from`)"
+            if args.report_from
+            else ""
+        ),
         "",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Versions: Python "
         f"{sys.version.split()[0]}, tensorflow {tf.__version__}, tf-agents "
@@ -265,20 +268,36 @@ def report(command, machine, args, single, rows, solve) -> str:
             f"| {r['wall']:.0f} | {c.get('learner', 0):.0f} / {c.get('actor', 0):.0f} / "
             f"{c.get('replay-server', 0):.0f} | {per_1k:.1f} |"
         )
-    lines += ["", analysis(single, rows), ""]
+    lines += [
+        "",
+        "Wall times and rates were taken while other jobs kept the 2 cores busy (load average "
+        "about 13), so every role was starved at times; CPU seconds per role are the steadier "
+        "measure. The single process's wall time includes importing TensorFlow and tracing "
+        "in this process.",
+        "",
+        analysis(single, rows),
+        "",
+    ]
     if solve:
         lines += [
             "## Time to solve CartPole-v1 (first evaluation ≥ 475 over 20 episodes, every "
             "2,000 env steps)",
             "",
-            "| side | solved at (env steps) | wall s (distributed: incl. process start-up) |",
-            "|---|---|---|",
+            "| side | solved at (env steps) | wall s, all included | wall s after start-up |",
+            "|---|---|---|---|",
         ]
         for name, r in solve:
             at = f"{r['solved_at']:,}" if r["solved_at"] else f"not within {r['env_steps']:,}"
             wall = r.get("wall", r["seconds"])
-            lines.append(f"| {name} | {at} | {wall:.0f} |")
-        lines.append("")
+            lines.append(f"| {name} | {at} | {wall:.0f} | {r['seconds']:.0f} |")
+        lines += [
+            "",
+            "Both include evaluations. Single process: `tfrl.train` from the call (TensorFlow "
+            "already imported); distributed: from `launch` (its role processes importing "
+            "TensorFlow) and, in the last column, from the learner's first update. One seed "
+            "each, on a loaded machine.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -334,8 +353,9 @@ def analysis(single, rows) -> str:
         f"{1000 * server_cost:.2f} CPU ms per env step: {1000 * per_step:.2f} CPU ms per env "
         f"step in all, against {1000 * single_cost:.2f} for the single process (whole run, "
         "start-up and tracing included, so an upper bound; 8 envs batched, one policy call "
-        f"per 8 steps, no Reverb round trips), which does "
-        f"{single_rate:,.0f} env steps/s per core. On 2 cores the single process wins: the "
+        f"per 8 steps, no Reverb round trips): at least {single_rate:,.0f} env steps/s per "
+        f"core ({single['env_steps_per_sec']:,.0f} measured in steady state). On 2 cores "
+        "the single process wins: the "
         f"distributed roles share the same 2 cores and pay {per_step / single_cost:.1f}× the "
         f"CPU per env step. From the per-role costs, {where}; that estimate assumes one "
         "core per role and no other load."
