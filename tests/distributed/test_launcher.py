@@ -67,12 +67,26 @@ def _kill_all(launcher, output):
             os.kill(pid, signal.SIGKILL)
 
 
+def _saved_train_steps(output):
+    with open(os.path.join(output, "checkpoints", "latest")) as f:
+        latest = f.read().strip()
+    with open(os.path.join(output, "checkpoints", latest, "trainer_state.json")) as f:
+        return json.load(f)["train_steps"]
+
+
 @pytest.mark.slow
-def test_two_actors_learn_cartpole_and_survive_an_actor_kill(tmp_path):
+def test_two_actors_survive_kills_resume_and_learn_cartpole(tmp_path):
+    """One run for every supervision promise, then its --resume to a return threshold.
+
+    Run 1 (2 actors): a second launcher is refused; a SIGKILLed actor is restarted
+    while the learner trains on; a SIGKILLed learner stops the run with a --resume
+    hint and leaves no process behind. Run 2 (--resume): the learner continues from
+    its checkpoint and trains to the threshold; again no process is left.
+    """
     output = str(tmp_path / "run")
     launcher = _launch(
-        output, "--actors", "2", "--steps", "30000", "--target-return", "150",
-        "--eval-every", "1500", *SMALL,
+        output, "--actors", "2", "--steps", "30000", "--target-return", "10000",
+        "--checkpoint-every", "500", "--eval-every", "1000", *SMALL,
     )  # fmt: skip
     try:
         first = _wait(
@@ -99,7 +113,7 @@ def test_two_actors_learn_cartpole_and_survive_an_actor_kill(tmp_path):
         )
         assert restarted != first
         # The learner keeps training while actor-0 is down and after.
-        steps = _status(output, "learner")["train_steps"]
+        steps = (_status(output, "learner") or {}).get("train_steps", 0)
         _wait(
             lambda: (_status(output, "learner") or {}).get("train_steps", 0) > steps,
             120,
@@ -110,16 +124,35 @@ def test_two_actors_learn_cartpole_and_survive_an_actor_kill(tmp_path):
             120,
             "the restarted actor to collect",
         )
-        out, err = launcher.communicate(timeout=600)
-        assert launcher.returncode == 0, err
+        checkpoint = _wait(
+            lambda: (_status(output, "learner") or {}).get("checkpoint_step"),
+            120,
+            "a learner checkpoint",
+        )
+        os.kill(_status(output, "learner")["pid"], signal.SIGKILL)
+        out, err = launcher.communicate(timeout=60)
+        assert launcher.returncode == 2
         assert "restarted as pid" in out
-        learner = _status(output, "learner")
-        assert learner["done"] and learner["stopped_by"] == "target_return"
-        assert learner["eval_return"] >= 150
+        assert "learner" in err and "SIGKILL" in err and "--resume" in err
         started = _status(output, "launcher")["started"]
         assert first in started and restarted in started
         assert not [pid for pid in started if _alive(pid)]
-        assert os.path.exists(os.path.join(output, "checkpoints", "latest"))
+    finally:
+        _kill_all(launcher, output)
+
+    saved = _saved_train_steps(output)
+    assert saved >= checkpoint
+    launcher = _launch(output, "--resume", "--target-return", "100")
+    try:
+        out, err = launcher.communicate(timeout=600)
+        assert launcher.returncode == 0, err
+        learner = _status(output, "learner")
+        assert learner["resumed_from"] == saved
+        assert learner["train_steps"] > saved
+        assert learner["done"] and learner["stopped_by"] == "target_return"
+        assert learner["eval_return"] >= 100
+        started = _status(output, "launcher")["started"]
+        assert not [pid for pid in started if _alive(pid)]
         for role in ("learner", "actor-0", "actor-1"):
             assert os.listdir(os.path.join(output, "tensorboard", role))
     finally:
@@ -127,45 +160,17 @@ def test_two_actors_learn_cartpole_and_survive_an_actor_kill(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_learner_resumes_from_its_checkpoint_and_sigterm_stops_everything(tmp_path):
+def test_sigterm_stops_the_launcher_and_every_role(tmp_path):
     output = str(tmp_path / "run")
-    launcher = _launch(
-        output, "--actors", "1", "--steps", "100000", "--checkpoint-every", "600",
-        "--eval-every", "100000", *SMALL,
-    )  # fmt: skip
+    launcher = _launch(output, "--actors", "1", "--steps", "100000", *SMALL)
     try:
-        checkpoint = _wait(
-            lambda: (_status(output, "learner") or {}).get("checkpoint_step"),
-            300,
-            "a learner checkpoint",
+        started = _wait(
+            lambda: (_status(output, "launcher") or {}).get("started"), 240, "the roles"
         )
-        os.kill(_status(output, "learner")["pid"], signal.SIGKILL)
-        _, err = launcher.communicate(timeout=60)
-        assert launcher.returncode == 2
-        assert "learner" in err and "SIGKILL" in err and "--resume" in err
-        started = _status(output, "launcher")["started"]
-        assert not [pid for pid in started if _alive(pid)]
-    finally:
-        _kill_all(launcher, output)
-
-    with open(os.path.join(output, "checkpoints", "latest")) as f:
-        latest = f.read().strip()
-    with open(os.path.join(output, "checkpoints", latest, "trainer_state.json")) as f:
-        saved = json.load(f)["train_steps"]
-    assert saved >= checkpoint
-
-    launcher = _launch(output, "--resume")
-    try:
-        learner = _wait(
-            lambda: (s := _status(output, "learner")) and s["train_steps"] > saved and s,
-            300,
-            "the resumed learner to train",
-        )
-        assert learner["resumed_from"] == saved
+        assert len(started) == 3
         launcher.send_signal(signal.SIGTERM)
         launcher.communicate(timeout=60)
         assert launcher.returncode != 0
-        started = _status(output, "launcher")["started"]
         assert not [pid for pid in started if _alive(pid)]
     finally:
         _kill_all(launcher, output)
