@@ -158,6 +158,18 @@ def test_two_actors_survive_kills_resume_and_learn_cartpole(tmp_path):
     finally:
         _kill_all(launcher, output)
 
+    # `tfrl export` (and `tfrl evaluate`, through the same load_run) reads the learner's checkpoint.
+    exported = subprocess.run(
+        [TFRL, "export", output, "--base", str(tmp_path / "models"), "--name", "dist"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "(--checkpoint best: " in exported.stdout
+    assert os.path.exists(tmp_path / "models" / "dist" / "1" / "saved_model.pb")
+
 
 @pytest.mark.slow
 def test_sigterm_stops_the_launcher_and_every_role(tmp_path):

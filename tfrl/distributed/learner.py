@@ -165,6 +165,7 @@ def run_learner(
             "seed": run.seed,
             "history": history.to_dict(),
             "agent_class": type(agent).__name__,
+            "distributed": True,  # the agent alone: `load_run` restores just that
             "evaluation": (
                 {"mean": history.eval_returns[-1], "std": history.eval_stds[-1]}
                 if evaluated

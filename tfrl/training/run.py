@@ -343,7 +343,8 @@ def load_run(output_dir: str, checkpoint: str | int = "best"):
     >>> trainer = load_run("runs/cartpole", checkpoint=8192)
 
     Args:
-        output_dir: a `tfrl train --output` / `tfrl.train(output_dir=)` directory.
+        output_dir: a `tfrl train --output` / `tfrl.train(output_dir=)` directory,
+            distributed runs included (their learner's checkpoints).
         checkpoint: "best" (the highest evaluation mean; the latest when no
             checkpoint has an evaluation), "latest", or an env step N
             (`ckpt-N`). Default "best".
@@ -358,8 +359,14 @@ def load_run(output_dir: str, checkpoint: str | int = "best"):
         )
     run = read_run_config(output_dir)
     trainer = build_trainer(run)
-    manager = trainer.checkpoint_manager(os.path.join(output_dir, "checkpoints"))
+    directory = os.path.join(output_dir, "checkpoints")
+    manager = trainer.checkpoint_manager(directory)
     path, reason = manager.select(checkpoint)
+    if manager.read_state(path).get("distributed"):
+        # A distributed learner saves the agent alone: its replay lives in Reverb.
+        from tfrl.training.checkpoint import CheckpointManager
+
+        manager = CheckpointManager(directory, {"agent": trainer.agent})
     trainer.load_state(manager.restore(path))
     trainer.checkpoint, trainer.checkpoint_reason = path, reason
     return trainer
