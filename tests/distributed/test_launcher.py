@@ -202,6 +202,21 @@ def test_on_policy_agents_are_refused_before_anything_starts(tmp_path):
     assert not os.path.exists(output)
 
 
+def test_num_envs_is_refused_when_distributed(tmp_path):
+    output = str(tmp_path / "run")
+    result = subprocess.run(
+        [TFRL, "train", "CartPole-v1", "--distributed", "--num-envs", "4", "--output", output],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
+    assert result.returncode == 2
+    assert "--num-envs 4 does not apply to --distributed" in result.stderr
+    assert "--actors" in result.stderr
+    assert not os.path.exists(output)
+
+
 def test_python_api_refuses_on_policy_agents():
     from tfrl.errors import IncompatibleAgentError
     from tfrl.training.run import train

@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replay-port", type=int, default=0, help="replay server port (--distributed; free one)"
     )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=3,
+        help="restarts allowed per dead actor before the run fails (--distributed; 3)",
+    )
     p.set_defaults(func=run)
 
 
@@ -222,7 +228,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_distributed(args: argparse.Namespace, run_config) -> int:
     from tfrl.distributed.launcher import launch
+    from tfrl.errors import ConfigError
 
+    if args.num_envs is not None:
+        raise ConfigError(
+            f"--num-envs {args.num_envs} does not apply to --distributed: each actor steps "
+            "one env. Scale collection with --actors N instead, or drop --distributed."
+        )
     result = launch(
         run_config,
         actors=args.actors,
@@ -230,6 +242,7 @@ def _run_distributed(args: argparse.Namespace, run_config) -> int:
         resume=args.resume,
         export=args.export,
         replay_port=args.replay_port,
+        max_restarts=args.max_restarts,
         verbose=0 if args.quiet else 1,
     )
     h = result.history
