@@ -188,8 +188,9 @@ def launch(
     restore_sigterm = interrupt_on_sigterm()
     supervisor = Supervisor(output_dir, say=say)
     try:
-        if not resume:
-            atomic_write_text(os.path.join(output_dir, "run.json"), json.dumps(run.to_dict()))
+        # Roles read run.json: a resumed run writes it too, with its new --steps / --target-return
+        # (check_run_dir refused any other change).
+        atomic_write_text(os.path.join(output_dir, "run.json"), json.dumps(run.to_dict()))
         _clear_status(output_dir)
         address = f"{host}:{port}"
         common = ["--output", output_dir]
