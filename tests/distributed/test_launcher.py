@@ -188,33 +188,29 @@ def test_sigterm_stops_the_launcher_and_every_role(tmp_path):
         _kill_all(launcher, output)
 
 
-def test_on_policy_agents_are_refused_before_anything_starts(tmp_path):
+def _refused(tmp_path, *args):
+    """Stderr of `tfrl train CartPole-v1 --distributed ARGS`, which must fail before starting."""
     output = str(tmp_path / "run")
     result = subprocess.run(
-        [TFRL, "train", "CartPole-v1", "--agent", "ppo", "--distributed", "--output", output],
+        [TFRL, "train", "CartPole-v1", "--distributed", "--output", output, *args],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
     assert result.returncode == 2
-    assert "'ppo'" in result.stderr and "dqn, ddqn" in result.stderr
     assert not os.path.exists(output)
+    return result.stderr
+
+
+def test_on_policy_agents_are_refused_before_anything_starts(tmp_path):
+    err = _refused(tmp_path, "--agent", "ppo")
+    assert "'ppo'" in err and "dqn, ddqn" in err
 
 
 def test_num_envs_is_refused_when_distributed(tmp_path):
-    output = str(tmp_path / "run")
-    result = subprocess.run(
-        [TFRL, "train", "CartPole-v1", "--distributed", "--num-envs", "4", "--output", output],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
-    )
-    assert result.returncode == 2
-    assert "--num-envs 4 does not apply to --distributed" in result.stderr
-    assert "--actors" in result.stderr
-    assert not os.path.exists(output)
+    err = _refused(tmp_path, "--num-envs", "4")
+    assert "--num-envs 4 does not apply to --distributed" in err and "--actors" in err
 
 
 def test_python_api_refuses_on_policy_agents():
