@@ -38,6 +38,7 @@ _LAZY = {
     "load": ("tfrl.export.exporter", "load"),
     "keras": ("tfrl.keras", None),
     "text": ("tfrl.text", None),
+    "distributed": ("tfrl.distributed", None),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -13,7 +13,7 @@ from tfrl.errors import TfrlError
 
 __all__ = ["FLAGS", "ServerStartError", "check_ports", "listen"]
 
-FLAGS = {"REST": "--rest_api_port", "gRPC": "--port"}  # TF Serving's flag names
+FLAGS = {"REST": "--rest_api_port", "gRPC": "--port", "Reverb": "--replay-port"}  # flag per port
 
 
 class ServerStartError(TfrlError, OSError):

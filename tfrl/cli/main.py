@@ -9,7 +9,7 @@ import sys
 __all__ = ["build_parser", "main"]
 
 # Each module has register(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs", "hparams")
+SUBCOMMANDS = ("train", "evaluate", "export", "serve", "envs", "hparams", "roles")
 
 DESCRIPTION = """\
 Reinforcement learning for TensorFlow/Keras users.
@@ -19,6 +19,7 @@ examples:
   tfrl hparams Acrobot-v1 --agent dqn             the tuned hyper-parameters a run uses
   tfrl train CartPole-v1 --agent dqn --output runs/cartpole --target-return 475
   tfrl train --resume --output runs/cartpole      continue a stopped run
+  tfrl train CartPole-v1 --distributed --actors 2 Reverb server, 2 actors and a learner
   tfrl evaluate runs/cartpole --episodes 20       mean return of the greedy policy
   tfrl export runs/cartpole --name cartpole_dqn   write saved_models/cartpole_dqn/<N>/
   tfrl export --check saved_models/cartpole_dqn/1 load it as TF Serving would

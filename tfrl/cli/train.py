@@ -13,6 +13,7 @@ examples:
   tfrl train CartPole-v1 --agent ppo --steps 200000 --hparam learning_rate=3e-4
   tfrl train --config run.yaml --output runs/exp1
   tfrl train --resume --output runs/cartpole
+  tfrl train CartPole-v1 --agent dqn --distributed --actors 2 --output runs/dist
 
 A config file (YAML or JSON) holds the same fields as the flags:
   env_id: CartPole-v1
@@ -71,6 +72,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.add_argument("--export", metavar="NAME", help="export the result to saved_models/NAME/<N>/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run a Reverb replay server, actors and a learner as processes (dqn, ddqn)",
+    )
+    p.add_argument("--actors", type=int, default=2, help="actor processes (--distributed; 2)")
+    p.add_argument(
+        "--replay-port", type=int, default=0, help="replay server port (--distributed; free one)"
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=3,
+        help="restarts allowed per dead actor before the run fails (--distributed; 3)",
+    )
     p.set_defaults(func=run)
 
 
@@ -176,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
 
     run_config = _run_config(args)
     check_flags(run_config)
+    if args.distributed:
+        return _run_distributed(args, run_config)
 
     def announce(run_config) -> None:
         print(resolve(run_config.agent, run_config.env_id, run_config.hparams).describe())
@@ -205,4 +223,33 @@ def run(args: argparse.Namespace) -> int:
 
         path = export(trainer.agent, os.path.join("saved_models", args.export))
         print(f"Exported to {path}")
+    return 0
+
+
+def _run_distributed(args: argparse.Namespace, run_config) -> int:
+    from tfrl.distributed.launcher import launch
+    from tfrl.errors import ConfigError
+
+    if args.num_envs is not None:
+        raise ConfigError(
+            f"--num-envs {args.num_envs} does not apply to --distributed: each actor steps "
+            "one env. Scale collection with --actors N instead, or drop --distributed."
+        )
+    result = launch(
+        run_config,
+        actors=args.actors,
+        output_dir=args.output,
+        resume=args.resume,
+        export=args.export,
+        replay_port=args.replay_port,
+        max_restarts=args.max_restarts,
+        verbose=0 if args.quiet else 1,
+    )
+    h = result.history
+    if h.eval_returns:
+        print(
+            f"Last evaluation at {h.eval_steps[-1]} env steps: mean return {h.eval_returns[-1]:.1f}"
+        )
+    if result.export_path:
+        print(f"Exported to {result.export_path}")
     return 0

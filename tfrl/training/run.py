@@ -238,6 +238,8 @@ def train(
     resume: bool = False,
     callbacks: list | None = None,
     verbose: int = 1,
+    distributed: bool = False,
+    actors: int = 2,
     **hparams: Any,
 ):
     """Trains an agent on a gymnasium env in one call and returns the Trainer.
@@ -260,6 +262,10 @@ def train(
         resume: continue the run in `output_dir` from its latest checkpoint.
         callbacks: more `tfrl.callbacks`.
         verbose: 0 silent, 1 progress bar.
+        distributed: run a Reverb replay server, `actors` actor processes and a
+            learner process instead (dqn, ddqn; see `tfrl.distributed.launch`);
+            returns a `DistributedResult` (`.history`, `.output_dir`). Default False.
+        actors: actor processes when `distributed`. Default 2.
         **hparams: the agent's hyper-parameters (e.g. `learning_rate=1e-3`) and
             Keras objects (`q_network=`, `optimizer=`, ...). They override the
             tuned row for (agent, env_id) (`tfrl hparams ENV --agent X` shows it).
@@ -281,6 +287,15 @@ def train(
         target_return=target_return,
         hparams=hparams,
     )
+    if distributed:
+        if objects or callbacks:
+            raise ConfigError(
+                "distributed=True builds the agent in each process from hyper-parameters: "
+                "pass no Keras objects or callbacks (use hparams such as hidden_units=)."
+            )
+        from tfrl.distributed.launcher import launch
+
+        return launch(run, actors=actors, output_dir=output_dir, resume=resume, verbose=verbose)
     return train_run(
         run, output_dir=output_dir, resume=resume, callbacks=callbacks, verbose=verbose, **objects
     )
@@ -328,7 +343,8 @@ def load_run(output_dir: str, checkpoint: str | int = "best"):
     >>> trainer = load_run("runs/cartpole", checkpoint=8192)
 
     Args:
-        output_dir: a `tfrl train --output` / `tfrl.train(output_dir=)` directory.
+        output_dir: a `tfrl train --output` / `tfrl.train(output_dir=)` directory,
+            distributed runs included (their learner's checkpoints).
         checkpoint: "best" (the highest evaluation mean; the latest when no
             checkpoint has an evaluation), "latest", or an env step N
             (`ckpt-N`). Default "best".
@@ -343,8 +359,14 @@ def load_run(output_dir: str, checkpoint: str | int = "best"):
         )
     run = read_run_config(output_dir)
     trainer = build_trainer(run)
-    manager = trainer.checkpoint_manager(os.path.join(output_dir, "checkpoints"))
+    directory = os.path.join(output_dir, "checkpoints")
+    manager = trainer.checkpoint_manager(directory)
     path, reason = manager.select(checkpoint)
+    if manager.read_state(path).get("distributed"):
+        # A distributed learner saves the agent alone: its replay lives in Reverb.
+        from tfrl.training.checkpoint import CheckpointManager
+
+        manager = CheckpointManager(directory, {"agent": trainer.agent})
     trainer.load_state(manager.restore(path))
     trainer.checkpoint, trainer.checkpoint_reason = path, reason
     return trainer

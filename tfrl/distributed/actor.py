@@ -1,0 +1,106 @@
+"""An actor: steps one env with the learner's latest collect policy, writes to Reverb.
+
+Built on TF-Agents' `train.Actor` (a `PyDriver` over one Python env),
+`ReverbAddTrajectoryObserver` (writes every `n_step + 1`-step window of an
+episode into the replay table) and `ReverbVariableContainer` (reads the
+policy variables and counters the learner published). Each actor seeds its
+env and exploration apart from the others (`seed + 1000 * (actor_id + 1)`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from tfrl.distributed.process import interrupt_on_sigterm
+from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
+from tfrl.distributed.status import write_status
+
+__all__ = ["run_actor"]
+
+# Seeds of actor k are offset by this times (k + 1) from the run's seed.
+SEED_STRIDE = 1000
+
+
+def run_actor(
+    run: Any,
+    output_dir: str,
+    replay: str,
+    actor_id: int = 0,
+    steps_per_pull: int = 200,
+    max_env_steps: int | None = None,
+) -> int:
+    """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
+
+    Args:
+        run: the run's `RunConfig`.
+        output_dir: the run directory (`tensorboard/actor-K/`, `status/actor-K.json`).
+        replay: the replay server's `host:port`.
+        actor_id: K, which names this actor's files and offsets its seeds.
+        steps_per_pull: env steps between two reads of the learner's variables.
+        max_env_steps: stop after this many env steps. Default: run until stopped.
+    """
+    interrupt_on_sigterm()
+    import reverb
+    import tensorflow as tf
+    from tf_agents.experimental.distributed.reverb_variable_container import (
+        ReverbVariableContainer,
+    )
+    from tf_agents.metrics import py_metrics
+    from tf_agents.policies.py_tf_eager_policy import PyTFEagerPolicy
+    from tf_agents.replay_buffers.reverb_utils import ReverbAddTrajectoryObserver
+    from tf_agents.train.actor import Actor
+
+    from tfrl.envs import make_py
+
+    offset = SEED_STRIDE * (actor_id + 1)
+    _, agent = build_agent(run, seed_offset=offset)
+    seed = None if run.seed is None else run.seed + offset
+    env = make_py(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)
+    variables = policy_variables(agent)
+    container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
+    container.update(variables)  # waits until the learner has published once
+    observer = ReverbAddTrajectoryObserver(
+        reverb.Client(replay),
+        REPLAY_TABLE,
+        sequence_length=agent.train_sequence_length,
+        stride_length=1,
+    )
+    returns = py_metrics.AverageReturnMetric(buffer_size=20)
+    steps = py_metrics.EnvironmentSteps()
+    actor = Actor(
+        env,
+        PyTFEagerPolicy(agent.collect_policy, use_tf_function=True),
+        agent.train_step_counter,
+        steps_per_run=steps_per_pull,
+        observers=[observer],
+        metrics=[returns, steps],
+    )
+    role = f"actor-{actor_id}"
+    writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard", role))
+    try:
+        while max_env_steps is None or int(steps.result()) < max_env_steps:
+            start = time.perf_counter()
+            actor.run()
+            rate = steps_per_pull / (time.perf_counter() - start)
+            container.update(variables)
+            done = int(steps.result())
+            train_return = float(returns.result())
+            with writer.as_default():
+                tf.summary.scalar("env_steps_per_sec", rate, step=done)
+                tf.summary.scalar("train_return", train_return, step=done)
+            write_status(
+                output_dir,
+                role,
+                env_steps=done,
+                env_steps_per_sec=rate,
+                train_return=train_return,
+                learner_train_step=int(agent.train_step_counter.numpy()),
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        observer.close()
+        writer.close()
+    return int(steps.result())

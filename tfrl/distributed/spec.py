@@ -1,0 +1,82 @@
+"""What every role of a distributed run shares: supported agents, table names, the agent.
+
+The replay server, the actors and the learner each build the same agent from the
+run's `RunConfig` (tuned hyper-parameters, then the run's own), so their specs and
+policy variables match without sending anything but tensors through Reverb.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfrl.errors import ConfigError, IncompatibleAgentError
+
+__all__ = [
+    "REPLAY_TABLE",
+    "SUPPORTED_AGENTS",
+    "VARIABLE_TABLE",
+    "build_agent",
+    "check_agent",
+    "parse_address",
+    "policy_variables",
+    "read_run",
+]
+
+SUPPORTED_AGENTS = ("dqn", "ddqn")
+REPLAY_TABLE = "replay"
+VARIABLE_TABLE = "variables"  # tf_agents' ReverbVariableContainer default
+
+
+def check_agent(agent: str) -> None:
+    """Refuses agents that cannot train from a replay table, before anything starts."""
+    if agent not in SUPPORTED_AGENTS:
+        from tfrl.agents import agent_class
+
+        kind = "on-policy" if agent_class(agent).config_class.on_policy else "not supported"
+        raise IncompatibleAgentError(
+            f"--agent {agent!r} cannot train distributed ({kind}: it learns from the segment "
+            f"it just collected, not from a replay table). Distributed training supports "
+            f"{', '.join(SUPPORTED_AGENTS)}; train {agent!r} without --distributed."
+        )
+
+
+def parse_address(address: str) -> str:
+    """Checks a `host:port` replay address and returns it."""
+    host, sep, port = str(address).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"--replay {address!r} must be HOST:PORT of a `tfrl replay-server`, "
+            "e.g. 127.0.0.1:8520."
+        )
+    return address
+
+
+def read_run(output_dir: str):
+    """The RunConfig of a distributed run directory (its run.json), checked."""
+    from tfrl.training.run import read_run_config
+
+    run = read_run_config(output_dir)
+    check_agent(run.agent)
+    return run
+
+
+def build_agent(run: Any, seed_offset: int = 0):
+    """(batched TF env of one copy, agent) for a RunConfig, seeded before anything is built."""
+    from tfrl import agents, envs
+    from tfrl.training.seeding import set_seed
+
+    seed = None if run.seed is None else run.seed + seed_offset
+    if seed is not None:
+        set_seed(seed)
+    hparams = agents.hparams.resolve(run.agent, run.env_id, run.hparams).hparams
+    env = envs.make(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)
+    return env, agents.make(run.agent, env, **hparams)
+
+
+def policy_variables(agent: Any) -> dict[str, Any]:
+    """What the learner publishes and actors pull: the collect policy and the counters."""
+    return {
+        "policy": agent.collect_policy.variables(),
+        "train_step": agent.train_step_counter,
+        "env_steps": agent.env_step_counter,
+    }
