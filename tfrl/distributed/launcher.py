@@ -188,8 +188,8 @@ def launch(
     restore_sigterm = interrupt_on_sigterm()
     supervisor = Supervisor(output_dir, say=say)
     try:
-        if not resume:
-            atomic_write_text(os.path.join(output_dir, "run.json"), json.dumps(run.to_dict()))
+        # On resume too: the roles read the budget (--steps, --target-return) from run.json.
+        atomic_write_text(os.path.join(output_dir, "run.json"), json.dumps(run.to_dict()))
         _clear_status(output_dir)
         address = f"{host}:{port}"
         common = ["--output", output_dir]
