@@ -17,10 +17,34 @@ from tfrl.distributed.process import interrupt_on_sigterm
 from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
 from tfrl.distributed.status import write_status
 
-__all__ = ["run_actor"]
+__all__ = ["replay_observer", "run_actor"]
 
 # Seeds of actor k are offset by this times (k + 1) from the run's seed.
 SEED_STRIDE = 1000
+
+
+def replay_observer(client: Any, sequence_length: int) -> Any:
+    """Writes every `sequence_length`-step window of each episode into the replay table.
+
+    An episode's end is padded with zero LAST-typed steps (`pad_end_of_episodes`,
+    `tile_end_of_episodes`), so the windows that start in an episode's last
+    `sequence_length - 2` steps (the terminal transition among them) are written
+    too, as in a single-process replay buffer, where they run into the next episode.
+
+    Args:
+        client: a `reverb.Client` of the replay server.
+        sequence_length: steps per window (`agent.train_sequence_length`, `n_step + 1`).
+    """
+    from tf_agents.replay_buffers.reverb_utils import ReverbAddTrajectoryObserver
+
+    return ReverbAddTrajectoryObserver(
+        client,
+        REPLAY_TABLE,
+        sequence_length=sequence_length,
+        stride_length=1,
+        pad_end_of_episodes=True,
+        tile_end_of_episodes=True,
+    )
 
 
 def run_actor(
@@ -49,7 +73,6 @@ def run_actor(
     )
     from tf_agents.metrics import py_metrics
     from tf_agents.policies.py_tf_eager_policy import PyTFEagerPolicy
-    from tf_agents.replay_buffers.reverb_utils import ReverbAddTrajectoryObserver
     from tf_agents.train.actor import Actor
 
     from tfrl.envs import make_py
@@ -61,12 +84,7 @@ def run_actor(
     variables = policy_variables(agent)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
     container.update(variables)  # waits until the learner has published once
-    observer = ReverbAddTrajectoryObserver(
-        reverb.Client(replay),
-        REPLAY_TABLE,
-        sequence_length=agent.train_sequence_length,
-        stride_length=1,
-    )
+    observer = replay_observer(reverb.Client(replay), agent.train_sequence_length)
     returns = py_metrics.AverageReturnMetric(buffer_size=20)
     steps = py_metrics.EnvironmentSteps()
     actor = Actor(
