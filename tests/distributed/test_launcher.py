@@ -151,7 +151,8 @@ def test_killed_learner_resumes_from_its_checkpoint_and_sigterm_stops_everything
     with open(os.path.join(output, "checkpoints", "latest")) as f:
         latest = f.read().strip()
     with open(os.path.join(output, "checkpoints", latest, "trainer_state.json")) as f:
-        saved = json.load(f)["train_steps"]
+        saved_state = json.load(f)
+    saved = saved_state["train_steps"]
     assert saved >= checkpoint
 
     launcher = _launch(output, "--resume")
@@ -162,6 +163,8 @@ def test_killed_learner_resumes_from_its_checkpoint_and_sigterm_stops_everything
             "the resumed learner to train",
         )
         assert learner["resumed_from"] == saved
+        assert learner["env_steps"] >= saved_state["env_steps"]  # the replay was restored
+        assert (_status(output, "replay-server") or {}).get("replay_size", 0) > 0
         launcher.send_signal(signal.SIGTERM)
         launcher.communicate(timeout=60)
         assert launcher.returncode != 0

@@ -24,12 +24,30 @@ from tfrl.distributed.process import interrupt_on_sigterm
 from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
 from tfrl.distributed.status import write_status
 
-__all__ = ["run_learner"]
+__all__ = ["check_replay_restored", "run_learner"]
 
 logger = logging.getLogger(__name__)
 
 # Evaluation envs are seeded apart from training, as in the Trainer.
 _EVAL_SEED_OFFSET = 1_000_000
+
+
+def check_replay_restored(saved_env_steps: int, inserted: int, output_dir: str, replay: str):
+    """Refuses to resume on a replay server that holds fewer env steps than the checkpoint.
+
+    The learner checkpoints the replay first, so a server that loaded its
+    checkpoint has inserted at least as many steps; fewer means it started empty
+    (or from another run directory) and the run would silently train on new data.
+    """
+    if inserted < saved_env_steps:
+        from tfrl.errors import CheckpointError
+
+        raise CheckpointError(
+            f"The replay server at {replay} has {inserted} env steps, but the learner "
+            f"checkpoint in {output_dir} is at {saved_env_steps}: the server did not load "
+            f"this run's Reverb checkpoint. Start it with `tfrl replay-server --output "
+            f"{output_dir}` (the run directory holding reverb/), then resume the learner."
+        )
 
 
 def run_learner(
@@ -79,6 +97,7 @@ def run_learner(
         state = manager.restore()
         history = History.from_dict(state["history"])
         resumed_from = int(state["train_steps"])
+        saved_env_steps = int(state["env_steps"])
     client = reverb.Client(replay)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
     variables = policy_variables(agent)
@@ -88,6 +107,8 @@ def run_learner(
         return int(info.rate_limiter_info.insert_stats.completed)
 
     agent.env_step_counter.assign(env_steps())
+    if resume:
+        check_replay_restored(saved_env_steps, env_steps(), output_dir, replay)
     container.push(variables)
     dataset = ReverbReplayBuffer(
         agent.collect_data_spec,
