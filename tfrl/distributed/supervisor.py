@@ -3,8 +3,9 @@
 Every role is a `python -m tfrl.cli.main <role> ...` child of the launcher, in
 the launcher's process group, with its output in `<run dir>/logs/<role>.log`.
 Children ask the kernel to SIGKILL them if the launcher dies
-(`PR_SET_PDEATHSIG`), so even a SIGKILLed launcher leaves none behind; on
-every other exit the launcher sends SIGTERM, waits, then SIGKILLs.
+(`PR_SET_PDEATHSIG`, sent when the thread that started them ends), so even a
+SIGKILLed launcher leaves none behind; on every other exit the launcher sends
+SIGTERM, waits, then SIGKILLs.
 """
 
 from __future__ import annotations
