@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=fmt,
     )
     _common(p)
-    p.add_argument("--port", type=int, default=8520, help="TCP port (default 8520)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8520,
+        help="TCP port, opened on every interface: firewall it (default 8520)",
+    )
     p.set_defaults(func=run_replay_server)
 
     p = subparsers.add_parser(
