@@ -4,7 +4,7 @@ Built on TF-Agents' `train.Actor` (a `PyDriver` over one Python env),
 `ReverbAddTrajectoryObserver` (writes every `n_step + 1`-step window of an
 episode into the replay table) and `ReverbVariableContainer` (reads the
 policy variables and counters the learner published). Each actor seeds its
-env and exploration apart from the others (`seed + 1000 * (actor_id + 1)`).
+env and exploration apart from the others (`seed + 1000 * (actor_id + 1) + restarts`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def run_actor(
     actor_id: int = 0,
     steps_per_pull: int = 200,
     max_env_steps: int | None = None,
+    restart: int = 0,
 ) -> int:
     """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
 
@@ -64,6 +65,8 @@ def run_actor(
         actor_id: K, which names this actor's files and offsets its seeds.
         steps_per_pull: env steps between two reads of the learner's variables.
         max_env_steps: stop after this many env steps. Default: run until stopped.
+        restart: how many times this actor was restarted; mixed into its seeds, so a
+            restarted actor does not replay the episodes and exploration it started with.
     """
     interrupt_on_sigterm()
     import reverb
@@ -77,7 +80,7 @@ def run_actor(
 
     from tfrl.envs import make_py
 
-    offset = SEED_STRIDE * (actor_id + 1)
+    offset = SEED_STRIDE * (actor_id + 1) + restart
     _, agent = build_agent(run, seed_offset=offset)
     seed = None if run.seed is None else run.seed + offset
     env = make_py(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)

@@ -157,7 +157,9 @@ def launch(
         host: the address roles use to reach the replay server. Default 127.0.0.1.
             Reverb itself listens on every interface: firewall the port on shared networks.
         replay_port: the replay server's port; 0 picks a free one. Default 0.
-        max_restarts: restarts allowed per actor before the run fails. Default 3.
+        max_restarts: restarts allowed per actor within any 10 minutes before the run
+            fails (each after a backoff of 1, 2, 4... s; a restarted actor draws new
+            seeds). Default 3.
         verbose: 0 silent, 1 progress line and restart notices. Default 1.
         progress_every: seconds between progress lines when not on a terminal.
         start_timeout: seconds the replay server may take to open its port.
@@ -204,7 +206,8 @@ def launch(
         supervisor.start(Role("learner", learner + (["--export", export] if export else [])))
         for k in range(actors):
             args = ["actor", *common, "--replay", address, "--id", str(k)]
-            supervisor.start(Role(f"actor-{k}", args, max_restarts=max_restarts))
+            actor = Role(f"actor-{k}", args, max_restarts=max_restarts, restart_flag="--restart")
+            supervisor.start(actor)
         write_status(output_dir, "launcher", **_pids(supervisor))
         progress = ProgressLine(output_dir, run.total_env_steps, actors, progress_every)
         shown = _pids(supervisor)
