@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 # A role may be restarted `max_restarts` times within any RESTART_WINDOW seconds; the
-# k-th restart in a row waits min(BACKOFF * 2 ** (k - 1), MAX_BACKOFF) seconds.
+# k-th restart within that window waits min(BACKOFF * 2 ** (k - 1), MAX_BACKOFF) seconds.
 RESTART_WINDOW = 600.0
 BACKOFF = 1.0
 MAX_BACKOFF = 30.0
