@@ -67,11 +67,11 @@ def _kill_all(launcher, output):
             os.kill(pid, signal.SIGKILL)
 
 
-def _saved_train_steps(output):
+def _saved_state(output):
     with open(os.path.join(output, "checkpoints", "latest")) as f:
         latest = f.read().strip()
     with open(os.path.join(output, "checkpoints", latest, "trainer_state.json")) as f:
-        return json.load(f)["train_steps"]
+        return json.load(f)
 
 
 @pytest.mark.slow
@@ -140,7 +140,8 @@ def test_two_actors_survive_kills_resume_and_learn_cartpole(tmp_path):
     finally:
         _kill_all(launcher, output)
 
-    saved = _saved_train_steps(output)
+    saved_state = _saved_state(output)
+    saved = saved_state["train_steps"]
     assert saved >= checkpoint
     launcher = _launch(output, "--resume", "--target-return", "100")
     try:
@@ -149,6 +150,7 @@ def test_two_actors_survive_kills_resume_and_learn_cartpole(tmp_path):
         learner = _status(output, "learner")
         assert learner["resumed_from"] == saved
         assert learner["train_steps"] > saved
+        assert learner["env_steps"] >= saved_state["env_steps"]  # the replay was restored
         assert learner["done"] and learner["stopped_by"] == "target_return"
         assert learner["eval_return"] >= 100
         started = _status(output, "launcher")["started"]

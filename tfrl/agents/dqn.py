@@ -111,11 +111,16 @@ def _no_truncation_inside(experience: trajectory.Trajectory) -> tf.Tensor:
     TF-Agents chains n-step returns by multiplying discounts; a truncated step
     keeps discount 1, so without this the return would run on into the next
     episode. A terminated step (discount 0) already stops it and is kept.
+    Only the first LAST inside the window counts: what follows it (the next
+    episode, or Reverb's zero padding after an episode's end, itself LAST-typed)
+    is already cut off by that step's zero discount.
     """
     inner_last = tf.equal(experience.step_type[:, 1:-1], ts.StepType.LAST)
+    earlier = tf.cumsum(tf.cast(inner_last, tf.int32), axis=1, exclusive=True)
+    first_last = tf.logical_and(inner_last, tf.equal(earlier, 0))
     # trajectory.discount[t] is the discount of step t + 1.
     bootstraps = tf.greater(experience.discount[:, :-2], 0.0)
-    cut = tf.reduce_any(tf.logical_and(inner_last, bootstraps), axis=1)
+    cut = tf.reduce_any(tf.logical_and(first_last, bootstraps), axis=1)
     return 1.0 - tf.cast(cut, tf.float32)
 
 

@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=fmt,
     )
     _common(p)
-    p.add_argument("--port", type=int, default=8520, help="TCP port (default 8520)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8520,
+        help="TCP port, opened on every interface: firewall it (default 8520)",
+    )
     p.set_defaults(func=run_replay_server)
 
     p = subparsers.add_parser(
@@ -49,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--replay", required=True, metavar="HOST:PORT", help="the replay server")
     p.add_argument("--id", type=int, default=0, help="actor number: names files, offsets seeds")
+    p.add_argument(
+        "--restart", type=int, default=0, help="restarts so far (the launcher sets it; new seeds)"
+    )
     p.set_defaults(func=run_actor)
 
     p = subparsers.add_parser(
@@ -94,7 +102,7 @@ def run_actor(args: argparse.Namespace) -> int:
     from tfrl.distributed.actor import run_actor as actor
     from tfrl.distributed.spec import parse_address
 
-    actor(_run_config(args), args.output, parse_address(args.replay), args.id)
+    actor(_run_config(args), args.output, parse_address(args.replay), args.id, restart=args.restart)
     return 0
 
 

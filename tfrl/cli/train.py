@@ -79,7 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--actors", type=int, default=2, help="actor processes (--distributed; 2)")
     p.add_argument(
-        "--replay-port", type=int, default=0, help="replay server port (--distributed; free one)"
+        "--replay-port",
+        type=int,
+        default=0,
+        help="replay server port (--distributed; free one); Reverb opens it on every interface",
     )
     p.add_argument(
         "--max-restarts",

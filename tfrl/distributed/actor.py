@@ -4,7 +4,7 @@ Built on TF-Agents' `train.Actor` (a `PyDriver` over one Python env),
 `ReverbAddTrajectoryObserver` (writes every `n_step + 1`-step window of an
 episode into the replay table) and `ReverbVariableContainer` (reads the
 policy variables and counters the learner published). Each actor seeds its
-env and exploration apart from the others (`seed + 1000 * (actor_id + 1)`).
+env and exploration apart from the others (`seed + 1000 * (actor_id + 1) + restarts`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,34 @@ from tfrl.distributed.process import interrupt_on_sigterm
 from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
 from tfrl.distributed.status import write_status
 
-__all__ = ["run_actor"]
+__all__ = ["replay_observer", "run_actor"]
 
 # Seeds of actor k are offset by this times (k + 1) from the run's seed.
 SEED_STRIDE = 1000
+
+
+def replay_observer(client: Any, sequence_length: int) -> Any:
+    """Writes every `sequence_length`-step window of each episode into the replay table.
+
+    An episode's end is padded with zero LAST-typed steps (`pad_end_of_episodes`,
+    `tile_end_of_episodes`), so the windows that start in an episode's last
+    `sequence_length - 2` steps (the terminal transition among them) are written
+    too, as in a single-process replay buffer, where they run into the next episode.
+
+    Args:
+        client: a `reverb.Client` of the replay server.
+        sequence_length: steps per window (`agent.train_sequence_length`, `n_step + 1`).
+    """
+    from tf_agents.replay_buffers.reverb_utils import ReverbAddTrajectoryObserver
+
+    return ReverbAddTrajectoryObserver(
+        client,
+        REPLAY_TABLE,
+        sequence_length=sequence_length,
+        stride_length=1,
+        pad_end_of_episodes=True,
+        tile_end_of_episodes=True,
+    )
 
 
 def run_actor(
@@ -30,6 +54,7 @@ def run_actor(
     actor_id: int = 0,
     steps_per_pull: int = 200,
     max_env_steps: int | None = None,
+    restart: int = 0,
 ) -> int:
     """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
 
@@ -40,6 +65,8 @@ def run_actor(
         actor_id: K, which names this actor's files and offsets its seeds.
         steps_per_pull: env steps between two reads of the learner's variables.
         max_env_steps: stop after this many env steps. Default: run until stopped.
+        restart: how many times this actor was restarted; mixed into its seeds, so a
+            restarted actor does not replay the episodes and exploration it started with.
     """
     interrupt_on_sigterm()
     import reverb
@@ -49,24 +76,18 @@ def run_actor(
     )
     from tf_agents.metrics import py_metrics
     from tf_agents.policies.py_tf_eager_policy import PyTFEagerPolicy
-    from tf_agents.replay_buffers.reverb_utils import ReverbAddTrajectoryObserver
     from tf_agents.train.actor import Actor
 
     from tfrl.envs import make_py
 
-    offset = SEED_STRIDE * (actor_id + 1)
+    offset = SEED_STRIDE * (actor_id + 1) + restart
     _, agent = build_agent(run, seed_offset=offset)
     seed = None if run.seed is None else run.seed + offset
     env = make_py(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)
     variables = policy_variables(agent)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
     container.update(variables)  # waits until the learner has published once
-    observer = ReverbAddTrajectoryObserver(
-        reverb.Client(replay),
-        REPLAY_TABLE,
-        sequence_length=agent.train_sequence_length,
-        stride_length=1,
-    )
+    observer = replay_observer(reverb.Client(replay), agent.train_sequence_length)
     returns = py_metrics.AverageReturnMetric(buffer_size=20)
     steps = py_metrics.EnvironmentSteps()
     actor = Actor(

@@ -63,10 +63,16 @@ class DistributedResult:
     pids: list[int]
 
 
-def _free_port(host: str) -> int:
+# Reverb 0.14's server listens on every interface whatever --host says, so ports are
+# probed there: a port another program holds on any address of this machine is refused.
+EVERY_INTERFACE = "0.0.0.0"
+
+
+def _free_port(port: int = 0) -> int:
+    """`port` (0: a free one) if Reverb can listen on it, else ServerStartError."""
     from tfrl.ports import listen
 
-    sock = listen("Reverb", host, 0)
+    sock = listen("Reverb", EVERY_INTERFACE, port)
     port = sock.getsockname()[1]
     sock.close()
     return port
@@ -149,8 +155,11 @@ def launch(
             checkpoint and the replay server's latest Reverb checkpoint.
         export: write `saved_models/<export>/<N>/` at the end. Default None.
         host: the address roles use to reach the replay server. Default 127.0.0.1.
+            Reverb itself listens on every interface: firewall the port on shared networks.
         replay_port: the replay server's port; 0 picks a free one. Default 0.
-        max_restarts: restarts allowed per actor before the run fails. Default 3.
+        max_restarts: restarts allowed per actor within any 10 minutes before the run
+            fails (each after a backoff of 1, 2, 4... s; a restarted actor draws new
+            seeds). Default 3.
         verbose: 0 silent, 1 progress line and restart notices. Default 1.
         progress_every: seconds between progress lines when not on a terminal.
         start_timeout: seconds the replay server may take to open its port.
@@ -174,11 +183,7 @@ def launch(
         lock.acquire()
     try:
         check_run_dir(output_dir, run, resume)
-        port = replay_port or _free_port(host)
-        if replay_port:
-            from tfrl.ports import listen
-
-            listen("Reverb", host, replay_port).close()
+        port = _free_port(replay_port)
     except BaseException:
         lock.release()
         raise
@@ -195,13 +200,15 @@ def launch(
         address = f"{host}:{port}"
         common = ["--output", output_dir]
         say(f"Distributed run in {output_dir}: replay server {address}, {actors} actors, learner")
+        say(f"Warning: Reverb listens on port {port} of every network interface; firewall it.")
         supervisor.start(Role("replay-server", ["replay-server", *common, "--port", str(port)]))
         _wait_for_port(host, port, supervisor, start_timeout)
         learner = ["learner", *common, "--replay", address] + ["--resume"] * resume
         supervisor.start(Role("learner", learner + (["--export", export] if export else [])))
         for k in range(actors):
             args = ["actor", *common, "--replay", address, "--id", str(k)]
-            supervisor.start(Role(f"actor-{k}", args, max_restarts=max_restarts))
+            actor = Role(f"actor-{k}", args, max_restarts=max_restarts, restart_flag="--restart")
+            supervisor.start(actor)
         write_status(output_dir, "launcher", **_pids(supervisor))
         progress = ProgressLine(output_dir, run.total_env_steps, actors, progress_every)
         shown = _pids(supervisor)

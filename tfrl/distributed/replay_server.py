@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from typing import Any
 
@@ -88,6 +89,12 @@ def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> No
         make_tables(agent),
         port=port,
         checkpointer=reverb.checkpointers.DefaultCheckpointer(checkpoints),
+    )
+    print(
+        f"Warning: Reverb listens on port {server.port} of every network interface of this "
+        "machine, not only 127.0.0.1; let only the learner and actor hosts reach it (firewall).",
+        file=sys.stderr,
+        flush=True,
     )
     client = reverb.Client(f"localhost:{server.port}")
     interrupt_on_sigterm()

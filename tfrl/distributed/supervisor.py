@@ -3,8 +3,9 @@
 Every role is a `python -m tfrl.cli.main <role> ...` child of the launcher, in
 the launcher's process group, with its output in `<run dir>/logs/<role>.log`.
 Children ask the kernel to SIGKILL them if the launcher dies
-(`PR_SET_PDEATHSIG`), so even a SIGKILLed launcher leaves none behind; on
-every other exit the launcher sends SIGTERM, waits, then SIGKILLs.
+(`PR_SET_PDEATHSIG`, sent when the thread that started them ends), so even a
+SIGKILLed launcher leaves none behind; on every other exit the launcher sends
+SIGTERM, waits, then SIGKILLs.
 """
 
 from __future__ import annotations
@@ -25,15 +26,31 @@ __all__ = ["Role", "Supervisor"]
 logger = logging.getLogger(__name__)
 
 
+# A role may be restarted `max_restarts` times within any RESTART_WINDOW seconds; the
+# k-th restart within that window waits min(BACKOFF * 2 ** (k - 1), MAX_BACKOFF) seconds.
+RESTART_WINDOW = 600.0
+BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+
+
 @dataclasses.dataclass
 class Role:
-    """One supervised process: its name, command-line arguments and restart budget."""
+    """One supervised process: its name, command-line arguments and restart budget.
+
+    A role with `max_restarts` is restarted whenever it ends, exit code 0
+    included (actors never finish on their own: an exit means someone stopped
+    it). `restart_flag`, if set, is passed with the restart count to each
+    restarted process (`--restart 2`), so it can draw new seeds.
+    """
 
     name: str
     args: list[str]
     max_restarts: int = 0
     restarts: int = 0
     process: subprocess.Popen | None = None
+    restart_flag: str | None = None
+    restart_times: list[float] = dataclasses.field(default_factory=list)
+    restart_at: float | None = None  # set while the role waits out its backoff
 
     @property
     def pid(self) -> int | None:
@@ -68,9 +85,12 @@ class Supervisor:
     def start(self, role: Role) -> Role:
         logs = os.path.join(self.output_dir, "logs")
         os.makedirs(logs, exist_ok=True)
+        args = list(role.args)
+        if role.restart_flag and role.restarts:
+            args += [role.restart_flag, str(role.restarts)]
         with open(os.path.join(logs, f"{role.name}.log"), "ab") as log:
             role.process = subprocess.Popen(
-                [sys.executable, "-m", "tfrl.cli.main", *role.args],
+                [sys.executable, "-m", "tfrl.cli.main", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,18 +107,28 @@ class Supervisor:
             (role, exit code) for each role that ended and was not restarted.
         """
         ended = []
+        now = time.monotonic()
         for role in list(self.roles.values()):
+            if role.restart_at is not None:  # waiting out its backoff
+                if now >= role.restart_at:
+                    role.restart_at = None
+                    self.start(role)
+                    self._say(f"{role.name} restarted as pid {role.pid}")
+                continue
             code = role.process.poll() if role.process is not None else None
             if code is None:
                 continue
-            if role.restarts < role.max_restarts:
+            role.restart_times = [t for t in role.restart_times if now - t < RESTART_WINDOW]
+            if len(role.restart_times) < role.max_restarts:
+                role.restart_times.append(now)
                 role.restarts += 1
                 self.restarts[role.name] = role.restarts
-                old = role.pid
-                self.start(role)
+                delay = min(BACKOFF * 2 ** (len(role.restart_times) - 1), MAX_BACKOFF)
+                role.restart_at = now + delay
                 self._say(
-                    f"{role.name} (pid {old}) {describe_exit(code)}; restarted as pid "
-                    f"{role.pid} (restart {role.restarts} of {role.max_restarts})"
+                    f"{role.name} (pid {role.pid}) {describe_exit(code)}; restarting in "
+                    f"{delay:.0f} s (restart {len(role.restart_times)} of {role.max_restarts} "
+                    f"allowed in {RESTART_WINDOW / 60:.0f} min)"
                 )
             else:
                 del self.roles[role.name]
@@ -106,7 +136,10 @@ class Supervisor:
         return ended
 
     def alive(self) -> bool:
-        return any(r.process.poll() is None for r in self.roles.values())
+        return any(
+            r.restart_at is not None or (r.process is not None and r.process.poll() is None)
+            for r in self.roles.values()
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM every role, wait up to `timeout` seconds, SIGKILL what is left."""
