@@ -72,6 +72,15 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 TARGETS = {"paced_rest_p50": 2.0, "grpc_p50": 1.0, "overhead": 1.0}  # ms, issue 12
 
 
+def _protobuf() -> str:
+    """The protobuf runtime both sides run: 3.20 (what tensorflow-datasets' pins allow) is pure
+    Python on Python 3.11; 4.x (what `pip install tfrl` resolves) is the compiled upb."""
+    from google.protobuf import __version__
+    from google.protobuf.internal import api_implementation
+
+    return f"protobuf {__version__} ({api_implementation.Type()} implementation)"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=10_000, help="timed requests per section")
@@ -769,7 +778,7 @@ def report(args: argparse.Namespace, sections: list, final_status: list) -> str:
         "",
         f"Command: `{command}` (from the repository root, in the project's venv)",
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"Versions: {library_versions()}",
+        f"Versions: {library_versions()}; {_protobuf()}",
         f"Machine: {machine.describe()}; this script ran at niceness {os.nice(0)}. The machine "
         "may have been SHARED with other jobs: the load average (1/5/15 min) at the start and "
         "end of each section is in the table. Absolute times are noisy; compare rows of this "
@@ -855,8 +864,8 @@ def report(args: argparse.Namespace, sections: list, final_status: list) -> str:
             f"thread hop, encode); outside the handler {r['p50'] - r['server_p50']:.3f} ms "
             "(the client library, loopback, "
             + (
-                "HTTP/2, gRPC's own server machinery, and protobuf (de)serialization: pure Python "
-                "on Python 3.11 with the protobuf 3.20 that TF 2.15's dependencies allow)."
+                "HTTP/2, gRPC's own server machinery, and protobuf (de)serialization with "
+                f"{_protobuf()})."
                 if kind == "grpc"
                 else "HTTP/1.1, aiohttp's request parsing and response writing)."
             )
