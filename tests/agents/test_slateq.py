@@ -241,3 +241,13 @@ def test_relative_values_are_the_no_click_value_plus_an_advantage_of_the_candida
     (q_items, q_none, _, _), _ = network({**observation, "candidates": candidates})
     advantage = (q_items - q_none[:, None]).numpy()
     np.testing.assert_allclose(advantage[0], advantage[1], rtol=1e-5, atol=1e-6)
+
+
+def test_monte_carlo_trains_on_single_item_slates():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **{**TINY, "slate_size": 1})
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=2, batch_size=8
+    )
+    tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
+    assert int(agent._returns.count) > 0
+    assert agent._returns.items.shape[1] == 1

@@ -485,7 +485,8 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
 
     def _slates(self, action: tf.Tensor) -> tf.Tensor:
         action = tf.cast(action, tf.int32)
-        return action[:, None] if self.action_spec.shape.rank == 0 else action
+        # Single-item slates: [B] or [B, T] ids -> [..., 1].
+        return action[..., None] if self.action_spec.shape.rank == 0 else action
 
     @property
     def on_policy(self) -> bool:
