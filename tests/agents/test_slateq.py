@@ -196,18 +196,15 @@ def test_slateq_learns_to_beat_random_and_the_click_maximizer():
 TINY = {"num_candidates": 4, "slate_size": 2, "num_topics": 3, "budget": 6.0}
 
 
-def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
+def _session_segment(reward=(4.0, 0.0, 2.0, 0.0, 4.0)):
+    """One row: a session of three slates (click, none, click) ends at item 2; item 3 is
+    the boundary; item 4 starts a session that is still running (its return is unknown)."""
     from tf_agents.trajectories import time_step as ts
     from tf_agents.trajectories import trajectory
 
-    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
-    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
-    assert agent.on_policy and agent.train_sequence_length is None
-    # One row: a session of three slates (click, none, click) ends at item 2; item 3 is
-    # the boundary; item 4 starts a session that is still running (its return is unknown).
     first, mid, last = ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST
     candidates = np.arange(5 * 4 * 5, dtype=np.float32).reshape(1, 5, 4, 5)
-    experience = trajectory.Trajectory(
+    return trajectory.Trajectory(
         step_type=tf.constant([[first, mid, mid, last, first]]),
         observation={
             "user": tf.zeros([1, 5, 6]),  # 3 interests, 3 session totals
@@ -217,9 +214,17 @@ def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
         action=tf.constant([[[0, 1], [2, 3], [3, 1], [0, 1], [1, 2]]], tf.int64),
         policy_info=(),
         next_step_type=tf.constant([[mid, mid, last, first, mid]]),
-        reward=tf.constant([[4.0, 0.0, 2.0, 0.0, 4.0]]),
+        reward=tf.constant([reward]),
         discount=tf.constant([[1.0, 1.0, 0.0, 1.0, 1.0]]),
     )
+
+
+def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
+    assert agent.on_policy and agent.train_sequence_length is None
+    experience = _session_segment()
+    candidates = experience.observation["candidates"].numpy()
     replay = agent._returns
     replay.add(experience, agent._slates(experience.action[0])[None], 0.5)
     assert int(replay.count) == 3
@@ -251,3 +256,26 @@ def test_monte_carlo_trains_on_single_item_slates():
     tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
     assert int(agent._returns.count) > 0
     assert agent._returns.items.shape[1] == 1
+
+
+def test_monte_carlo_stores_each_segment_once_however_train_is_called():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", batch_size=4)
+    # Called directly, without a Trainer (no env steps counted): a segment handed over
+    # again is not stored twice, and a new one is stored.
+    agent.train(_session_segment())
+    agent.train(_session_segment())
+    assert int(agent._returns.count) == 3
+    agent.train(_session_segment(reward=(1.0, 0.0, 2.0, 0.0, 4.0)))
+    assert int(agent._returns.count) == 6
+
+
+def test_trainer_stores_each_monte_carlo_segment_once():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **TINY)
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=4, batch_size=8
+    )
+    tfrl.Trainer(agent, env, seed=0).fit(64, eval_every=None, verbose=0)
+    # One segment of 16 slates per user holds at most 4 x 15 transitions with a known
+    # click (not 4 x that, one copy per gradient step).
+    assert 0 < int(agent._returns.count) <= 60

@@ -50,7 +50,8 @@ class SlateQConfig(AgentConfig):
         target: "q_learning" (bootstrap from the best next slate), "sarsa"
             (from the next slate the collect policy showed) or "monte_carlo"
             (the discounted return to the session's end under the collect
-            policy: the agent keeps each collected segment's finished sessions,
+            policy: the agent keeps each collected segment's finished sessions
+            (once per segment, however often `train` is handed the same one),
             the newest `replay_capacity` transitions, and draws `train_steps`
             minibatches of `batch_size` from them per iteration; a segment of
             `collect_env_steps` should hold several sessions per user).
@@ -354,7 +355,32 @@ class _ReturnReplay(tf.Module):
         self.response = table([], tf.int32, "response")
         self.returns = table([], tf.float32, "returns")
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="count")
-        self.stored_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="stored_at")
+        # What the last stored segment looked like (see `fingerprint`): the Trainer
+        # hands each segment to `train` `train_steps` times; it is stored once.
+        self.stored = tf.Variable(tf.zeros([4], tf.float64), trainable=False, name="stored")
+
+    @staticmethod
+    def fingerprint(experience: Any) -> tf.Tensor:
+        """Position-weighted sums of a segment's rewards, users and candidates, and its size.
+
+        Two different segments share it only by accident of floating point; a
+        segment handed over again matches it exactly.
+        """
+
+        def weighted(t: tf.Tensor) -> tf.Tensor:
+            flat = tf.reshape(tf.cast(t, tf.float64), [-1])
+            position = tf.range(1, tf.size(flat) + 1, dtype=tf.int32)
+            return tf.reduce_sum(flat * tf.cast(position, tf.float64))
+
+        observation = experience.observation
+        return tf.stack(
+            [
+                weighted(experience.reward),
+                weighted(observation["user"]),
+                weighted(observation["candidates"]),
+                tf.cast(tf.size(experience.reward), tf.float64),
+            ]
+        )
 
     def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> None:
         """Adds the [B, T] segment's transitions whose session ended inside it.
@@ -565,10 +591,10 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
     def _train(self, experience, weights=None):
         if self.config.target == "monte_carlo":
             # The Trainer hands over each collected segment train_steps times: store it once.
-            steps = self.env_step_counter
-            if tf.not_equal(self._returns.stored_at, steps):
+            fingerprint = self._returns.fingerprint(experience)
+            if tf.reduce_any(tf.not_equal(self._returns.stored, fingerprint)):
                 self._returns.add(experience, self._slates(experience.action), self.config.gamma)
-                self._returns.stored_at.assign(steps)
+                self._returns.stored.assign(fingerprint)
         with tf.GradientTape() as tape:
             info = self._loss(experience, weights, training=True)
         variables = self._network.trainable_variables
