@@ -279,3 +279,14 @@ def test_trainer_stores_each_monte_carlo_segment_once():
     # One segment of 16 slates per user holds at most 4 x 15 transitions with a known
     # click (not 4 x that, one copy per gradient step).
     assert 0 < int(agent._returns.count) <= 60
+
+
+def test_monte_carlo_warns_when_segments_end_few_sessions(caplog):
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **{**TINY, "budget": 1e4})
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=2, batch_size=8
+    )
+    with caplog.at_level("WARNING", logger="tfrl.agents.slateq"):
+        tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
+    assert "Raise collect_env_steps" in caplog.text
+    assert caplog.text.count("Raise collect_env_steps") == 1  # once per agent
