@@ -159,7 +159,7 @@ def main() -> int:
         "(times and speeds are noisy; the ratio was measured side by side).",
         "",
         "Each seed trains `slateq` (64 users per batch; its settings for the preset, from "
-        "`environments/recommendation/tuned.py`, are listed under each table) and then plays "
+        "`tfrl/agents/tuned/slateq.yaml`, are listed under each table) and then plays "
         f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
         "baselines play the same sessions. ± is the 95% confidence interval of the mean "
         "(1.96 standard errors); CTR = clicks per slate shown.",
