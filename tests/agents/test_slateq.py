@@ -290,3 +290,45 @@ def test_monte_carlo_warns_when_segments_end_few_sessions(caplog):
         tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
     assert "Raise collect_env_steps" in caplog.text
     assert caplog.text.count("Raise collect_env_steps") == 1  # once per agent
+
+
+def _seeded_monte_carlo_run(seed):
+    """A small recsim-style run (Monte-Carlo targets, relative values, ε-greedy)."""
+    tfrl.set_seed(seed)
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=seed, **TINY)
+    agent = tfrl.agents.make(
+        "slateq",
+        env,
+        target="monte_carlo",
+        relative_values=True,
+        hidden_units=(16,),
+        collect_env_steps=64,
+        train_steps=4,
+        batch_size=16,
+        exploration_steps=128,
+        epsilon_end=0.2,
+    )
+    trainer = tfrl.Trainer(agent, env, seed=seed)
+    history = trainer.fit(256, eval_every=128, eval_episodes=4, verbose=0)
+    weights = [float(np.sum(v.numpy(), dtype=np.float64)) for v in agent._network.variables]
+    return history.history["loss"], history.eval_returns, weights
+
+
+def test_a_seeded_run_does_not_depend_on_what_ran_before_it_in_the_process():
+    import json
+    import subprocess
+    import sys
+
+    first = _seeded_monte_carlo_run(0)
+    _seeded_monte_carlo_run(1)
+    assert _seeded_monte_carlo_run(0) == first
+    # ... and equals the same seed alone in a fresh process.
+    code = (
+        "import json; from tests.agents.test_slateq import _seeded_monte_carlo_run as run; "
+        "print('RESULT', json.dumps(run(0)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    fresh = json.loads(out.split("RESULT ", 1)[1])
+    assert fresh == json.loads(json.dumps(first))
