@@ -233,8 +233,12 @@ def _section(header: list[str], seeds: list[int], runs: list, baselines: dict) -
     myopic = baselines["myopic"]
     return lines + [
         "",
-        f"slateq over {len(runs)} seeds: mean {mean:.1f} ± {half:.1f} minutes per session "
-        "(95% CI across seeds, Student's t); per seed "
+        (
+            f"slateq over {len(runs)} seeds: mean {mean:.1f} ± {half:.1f} minutes per session "
+            "(95% CI across seeds, Student's t); per seed "
+            if len(runs) > 1
+            else "slateq over 1 seed (no spread across seeds to report); per seed "
+        )
         + ", ".join(f"{m:.1f}" for m in means)
         + "; vs myopic "
         + ", ".join(f"{m / myopic.mean - 1:+.1%}" for m in means)
