@@ -159,7 +159,7 @@ def main() -> int:
         "(times and speeds are noisy; the ratio was measured side by side).",
         "",
         "Each seed trains `slateq` (64 users per batch; its settings for the preset, from "
-        "`environments/recommendation/tuned.py`, are listed under each table) and then plays "
+        "`tfrl/agents/tuned/slateq.yaml`, are listed under each table) and then plays "
         f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
         "baselines play the same sessions. ± is the 95% confidence interval of the mean "
         "(1.96 standard errors); CTR = clicks per slate shown.",
@@ -233,8 +233,12 @@ def _section(header: list[str], seeds: list[int], runs: list, baselines: dict) -
     myopic = baselines["myopic"]
     return lines + [
         "",
-        f"slateq over {len(runs)} seeds: mean {mean:.1f} ± {half:.1f} minutes per session "
-        "(95% CI across seeds, Student's t); per seed "
+        (
+            f"slateq over {len(runs)} seeds: mean {mean:.1f} ± {half:.1f} minutes per session "
+            "(95% CI across seeds, Student's t); per seed "
+            if len(runs) > 1
+            else "slateq over 1 seed (no spread across seeds to report); per seed "
+        )
         + ", ".join(f"{m:.1f}" for m in means)
         + "; vs myopic "
         + ", ".join(f"{m / myopic.mean - 1:+.1%}" for m in means)

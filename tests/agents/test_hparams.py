@@ -86,3 +86,24 @@ def test_bad_names_get_did_you_mean(capsys, argv, suggestion):
 def test_resolve_refuses_unknown_names_before_building_anything():
     with pytest.raises(UnknownNameError, match="Did you mean 'ppo'"):
         hparams.resolve("ppp", "CartPole-v1")
+
+
+def test_a_preset_gets_its_own_row_and_other_presets_the_ids():
+    env_id = "tfrl/Recommendation-v0"
+    recsim = hparams.resolve("slateq", env_id, {"train_steps": 3}, preset="recsim")
+    assert recsim.row.env_id == f"{env_id} preset=recsim"
+    assert recsim.hparams["target"] == "monte_carlo" and recsim.hparams["train_steps"] == 3
+    assert recsim.origins["batch_size"] == "tuned" and recsim.origins["train_steps"] == "user"
+    assert hparams.resolve("slateq", env_id, preset="default").row is None
+    assert hparams.resolve("slateq", env_id).row is None
+    # A run whose env is the recsim preset trains with the recsim row.
+    run = RunConfig(
+        agent="slateq",
+        env_id=env_id,
+        num_envs=2,
+        seed=0,
+        env_kwargs={"preset": "recsim"},
+        hparams={"batch_size": 8},
+    )
+    agent = build_trainer(run).agent
+    assert agent.config.target == "monte_carlo" and agent.config.relative_values

@@ -196,18 +196,15 @@ def test_slateq_learns_to_beat_random_and_the_click_maximizer():
 TINY = {"num_candidates": 4, "slate_size": 2, "num_topics": 3, "budget": 6.0}
 
 
-def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
+def _session_segment(reward=(4.0, 0.0, 2.0, 0.0, 4.0)):
+    """One row: a session of three slates (click, none, click) ends at item 2; item 3 is
+    the boundary; item 4 starts a session that is still running (its return is unknown)."""
     from tf_agents.trajectories import time_step as ts
     from tf_agents.trajectories import trajectory
 
-    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
-    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
-    assert agent.on_policy and agent.train_sequence_length is None
-    # One row: a session of three slates (click, none, click) ends at item 2; item 3 is
-    # the boundary; item 4 starts a session that is still running (its return is unknown).
     first, mid, last = ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST
     candidates = np.arange(5 * 4 * 5, dtype=np.float32).reshape(1, 5, 4, 5)
-    experience = trajectory.Trajectory(
+    return trajectory.Trajectory(
         step_type=tf.constant([[first, mid, mid, last, first]]),
         observation={
             "user": tf.zeros([1, 5, 6]),  # 3 interests, 3 session totals
@@ -217,9 +214,17 @@ def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
         action=tf.constant([[[0, 1], [2, 3], [3, 1], [0, 1], [1, 2]]], tf.int64),
         policy_info=(),
         next_step_type=tf.constant([[mid, mid, last, first, mid]]),
-        reward=tf.constant([[4.0, 0.0, 2.0, 0.0, 4.0]]),
+        reward=tf.constant([reward]),
         discount=tf.constant([[1.0, 1.0, 0.0, 1.0, 1.0]]),
     )
+
+
+def test_monte_carlo_replay_keeps_finished_sessions_with_their_returns():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
+    assert agent.on_policy and agent.train_sequence_length is None
+    experience = _session_segment()
+    candidates = experience.observation["candidates"].numpy()
     replay = agent._returns
     replay.add(experience, agent._slates(experience.action[0])[None], 0.5)
     assert int(replay.count) == 3
@@ -241,3 +246,89 @@ def test_relative_values_are_the_no_click_value_plus_an_advantage_of_the_candida
     (q_items, q_none, _, _), _ = network({**observation, "candidates": candidates})
     advantage = (q_items - q_none[:, None]).numpy()
     np.testing.assert_allclose(advantage[0], advantage[1], rtol=1e-5, atol=1e-6)
+
+
+def test_monte_carlo_trains_on_single_item_slates():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **{**TINY, "slate_size": 1})
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=2, batch_size=8
+    )
+    tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
+    assert int(agent._returns.count) > 0
+    assert agent._returns.items.shape[1] == 1
+
+
+def test_monte_carlo_stores_each_segment_once_however_train_is_called():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", batch_size=4)
+    # Called directly, without a Trainer (no env steps counted): a segment handed over
+    # again is not stored twice, and a new one is stored.
+    agent.train(_session_segment())
+    agent.train(_session_segment())
+    assert int(agent._returns.count) == 3
+    agent.train(_session_segment(reward=(1.0, 0.0, 2.0, 0.0, 4.0)))
+    assert int(agent._returns.count) == 6
+
+
+def test_trainer_stores_each_monte_carlo_segment_once():
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **TINY)
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=4, batch_size=8
+    )
+    tfrl.Trainer(agent, env, seed=0).fit(64, eval_every=None, verbose=0)
+    # One segment of 16 slates per user holds at most 4 x 15 transitions with a known
+    # click (not 4 x that, one copy per gradient step).
+    assert 0 < int(agent._returns.count) <= 60
+
+
+def test_monte_carlo_warns_when_segments_end_few_sessions(caplog):
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=0, **{**TINY, "budget": 1e4})
+    agent = tfrl.agents.make(
+        "slateq", env, target="monte_carlo", collect_env_steps=64, train_steps=2, batch_size=8
+    )
+    with caplog.at_level("WARNING", logger="tfrl.agents.slateq"):
+        tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
+    assert "Raise collect_env_steps" in caplog.text
+    assert caplog.text.count("Raise collect_env_steps") == 1  # once per agent
+
+
+def _seeded_monte_carlo_run(seed):
+    """A small recsim-style run (Monte-Carlo targets, relative values, ε-greedy)."""
+    tfrl.set_seed(seed)
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=4, seed=seed, **TINY)
+    agent = tfrl.agents.make(
+        "slateq",
+        env,
+        target="monte_carlo",
+        relative_values=True,
+        hidden_units=(16,),
+        collect_env_steps=64,
+        train_steps=4,
+        batch_size=16,
+        exploration_steps=128,
+        epsilon_end=0.2,
+    )
+    trainer = tfrl.Trainer(agent, env, seed=seed)
+    history = trainer.fit(256, eval_every=128, eval_episodes=4, verbose=0)
+    weights = [float(np.sum(v.numpy(), dtype=np.float64)) for v in agent._network.variables]
+    return history.history["loss"], history.eval_returns, weights
+
+
+def test_a_seeded_run_does_not_depend_on_what_ran_before_it_in_the_process():
+    import json
+    import subprocess
+    import sys
+
+    first = _seeded_monte_carlo_run(0)
+    _seeded_monte_carlo_run(1)
+    assert _seeded_monte_carlo_run(0) == first
+    # ... and equals the same seed alone in a fresh process.
+    code = (
+        "import json; from tests.agents.test_slateq import _seeded_monte_carlo_run as run; "
+        "print('RESULT', json.dumps(run(0)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    fresh = json.loads(out.split("RESULT ", 1)[1])
+    assert fresh == json.loads(json.dumps(first))

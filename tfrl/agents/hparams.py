@@ -11,6 +11,10 @@ tuned for (`budget`):
       budget: 50000
       hparams: {learning_rate: 0.001, hidden_units: [64, 64]}
 
+An env with presets (`tfrl/Recommendation-v0`'s `preset=`) can have a row
+per preset, keyed `"<id> preset=<name>"`; a preset without its own row uses
+the id's row.
+
 `tfrl.train` and `tfrl train` start from the row for their (agent, env),
 and hyper-parameters the user gives override it; a pair with no row uses the
 agent's own defaults. `tfrl hparams ENV --agent X` shows what a run would use.
@@ -99,9 +103,12 @@ def _table(agent: str) -> dict[str, TunedRow]:
     return rows
 
 
-def tuned(agent: str, env_id: str) -> TunedRow | None:
-    """The tuned row for (agent, env_id), or None when there is none."""
-    return _table(agent).get(env_id)
+def tuned(agent: str, env_id: str, preset: str | None = None) -> TunedRow | None:
+    """The tuned row for (agent, env_id) (and `preset`, if it has one), or None."""
+    table = _table(agent)
+    if preset is not None and f"{env_id} preset={preset}" in table:
+        return table[f"{env_id} preset={preset}"]
+    return table.get(env_id)
 
 
 def tuned_pairs() -> list[tuple[str, str]]:
@@ -111,7 +118,9 @@ def tuned_pairs() -> list[tuple[str, str]]:
     return [(agent, env_id) for agent in names() for env_id in _table(agent)]
 
 
-def resolve(agent: str, env_id: str, user: dict[str, Any] | None = None) -> Resolved:
+def resolve(
+    agent: str, env_id: str, user: dict[str, Any] | None = None, preset: str | None = None
+) -> Resolved:
     """The hyper-parameters for `agent` on `env_id`: tuned row, then `user` on top.
 
     Args:
@@ -119,6 +128,7 @@ def resolve(agent: str, env_id: str, user: dict[str, Any] | None = None) -> Reso
             `UnknownNameError` with the nearest real one.
         env_id: a gymnasium id.
         user: hyper-parameters given by the user; they win over the table.
+        preset: the env's `preset=` keyword, if any (selects its own row).
 
     Returns:
         A `Resolved` whose `hparams` go to `tfrl.agents.make`.
@@ -128,7 +138,7 @@ def resolve(agent: str, env_id: str, user: dict[str, Any] | None = None) -> Reso
 
     cls = agent_class(agent)
     user = dict(user or {})
-    row = tuned(agent, env_id)
+    row = tuned(agent, env_id, preset)
     hparams = {**(row.hparams if row else {}), **user}
     # Validates names (with did-you-mean) and values before anything is built.
     config = config_from_kwargs(cls.config_class, agent, hparams)
@@ -137,4 +147,4 @@ def resolve(agent: str, env_id: str, user: dict[str, Any] | None = None) -> Reso
         name: "user" if name in user else "tuned" if row and name in row.hparams else "default"
         for name in values
     }
-    return Resolved(agent, env_id, hparams, origins, values, row)
+    return Resolved(agent, row.env_id if row else env_id, hparams, origins, values, row)

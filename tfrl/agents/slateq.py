@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 from typing import Any
 
@@ -20,6 +21,8 @@ from tfrl.agents.config import AgentConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
 
 __all__ = ["SlateQ", "SlateQConfig", "SlateQNetwork", "SlateQPolicy"]
+
+logger = logging.getLogger(__name__)
 
 _SELECTIONS = ("auto", "exact", "greedy", "top_k")
 _TARGETS = ("q_learning", "sarsa", "monte_carlo")
@@ -50,14 +53,19 @@ class SlateQConfig(AgentConfig):
         target: "q_learning" (bootstrap from the best next slate), "sarsa"
             (from the next slate the collect policy showed) or "monte_carlo"
             (the discounted return to the session's end under the collect
-            policy: the agent keeps each collected segment's finished sessions,
+            policy: the agent keeps each collected segment's finished sessions
+            (once per segment, however often `train` is handed the same one),
             the newest `replay_capacity` transitions, and draws `train_steps`
             minibatches of `batch_size` from them per iteration; a segment of
-            `collect_env_steps` should hold several sessions per user).
+            `collect_env_steps` should hold several sessions per user; the
+            replay is in every checkpoint at full size, see `_ReturnReplay`).
             One-step targets bootstrap from the next observation, so they
             cannot see what it hides: when the session budget is not observed
             (`preset="recsim"`), only "monte_carlo" learns that poor documents
-            shorten the session. Default "q_learning".
+            shorten the session. Monte-Carlo returns stop where the env
+            stops a session, so a time-limit truncation counts as the
+            session's end (the default config truncates at 500 slates).
+            Default "q_learning".
         reward_scale: rewards are multiplied by this for learning (values and
             served scores are in scaled units). Default 0.1.
         choice_loss_weight: weight of the click model's cross-entropy. Default 1.0.
@@ -71,8 +79,9 @@ class SlateQConfig(AgentConfig):
         replay_capacity: replay buffer size. Default 100,000.
         learning_starts: env steps before training starts. Default 2,000.
         relative_values: the default network's item values are Q(s, ⊥) plus
-            an advantage of the candidate alone, not an MLP of user and
-            candidate (see `SlateQNetwork`). Default False.
+            a state-independent advantage of the candidate alone, not an MLP
+            of user and candidate; this assumes a click's long-term effect
+            does not depend on the user (see `SlateQNetwork`). Default False.
     """
 
     learning_rate: float = 1e-3
@@ -121,8 +130,10 @@ class SlateQNetwork(network.Network):
     For each candidate i: Q(s, i) (the return if the user clicks i) and a click
     logit s_i (an MLP on [user, candidate] plus a bilinear user·W·candidate
     term); for the state: Q(s, ⊥) (the return after no click) and the no-click
-    logit. With `relative=True`, Q(s, i) = Q(s, ⊥) + A(i): the item head is an
-    advantage of the candidate's features alone (a dueling split; the slate
+    logit. With `relative=True`, Q(s, i) = Q(s, ⊥) + A(i): the item head is a
+    state-independent advantage of the candidate's features alone, which
+    assumes that what a click on i adds to the session's return does not
+    depend on the user. It is a dueling split; the slate
     choice depends only on the advantages, so errors in the state's value do
     not disturb it, and noisy returns pin a per-document advantage down far
     better than a function of user and document). Returns
@@ -337,7 +348,11 @@ class _ReturnReplay(tf.Module):
     Per transition it keeps what the loss reads: the user features, the k
     shown documents' features, the click (slate position, k for none) and the
     discounted return to the session's end. The newest `capacity` are kept
-    (they are agent variables, so checkpoints hold them).
+    (they are agent variables, so checkpoints hold them). The tables are
+    allocated whole: every checkpoint holds `capacity` × (user width + k ×
+    candidate width + 2) numbers however few rows are filled, about 50 MB for
+    the recsim preset's 200,000 rows (20 + 2 × 20 + 2 floats each); lower
+    `replay_capacity` or the checkpoints kept (`max_to_keep`) if that matters.
     """
 
     def __init__(self, capacity: int, observation_spec: dict, slate_size: int):
@@ -354,13 +369,41 @@ class _ReturnReplay(tf.Module):
         self.response = table([], tf.int32, "response")
         self.returns = table([], tf.float32, "returns")
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="count")
-        self.stored_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="stored_at")
+        # What the last stored segment looked like (see `fingerprint`): the Trainer
+        # hands each segment to `train` `train_steps` times; it is stored once.
+        self.stored = tf.Variable(tf.zeros([4], tf.float64), trainable=False, name="stored")
 
-    def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> None:
+    @staticmethod
+    def fingerprint(experience: Any) -> tf.Tensor:
+        """Position-weighted sums of a segment's rewards, users and candidates, and its size.
+
+        Two different segments share it only by accident of floating point; a
+        segment handed over again matches it exactly.
+        """
+
+        def weighted(t: tf.Tensor) -> tf.Tensor:
+            flat = tf.reshape(tf.cast(t, tf.float64), [-1])
+            position = tf.range(1, tf.size(flat) + 1, dtype=tf.int32)
+            return tf.reduce_sum(flat * tf.cast(position, tf.float64))
+
+        observation = experience.observation
+        return tf.stack(
+            [
+                weighted(experience.reward),
+                weighted(observation["user"]),
+                weighted(observation["candidates"]),
+                tf.cast(tf.size(experience.reward), tf.float64),
+            ]
+        )
+
+    def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> tf.Tensor:
         """Adds the [B, T] segment's transitions whose session ended inside it.
 
         Item t's click shows in item t + 1's `response`, so a row's last item
-        is left out; so are boundaries and the steps of sessions still running.
+        is left out; so are boundaries and the steps of sessions still running
+        (they are dropped, not carried into the next segment: the stored
+        sessions are biased toward short ones unless a segment holds several
+        sessions per user). Returns the fraction of the segment's steps stored.
         """
         observation = experience.observation
         returns = episodes.discounted_returns(experience, gamma)
@@ -380,6 +423,7 @@ class _ReturnReplay(tf.Module):
             rows[:, None], tf.gather_nd(tf.cast(returns, tf.float32), index)
         )
         self.count.assign_add(count)
+        return tf.cast(count, tf.float32) / tf.cast(tf.maximum(tf.size(known), 1), tf.float32)
 
     def sample(self, batch_size: int) -> tuple:
         """(user, items, response, return, weight) of `batch_size` uniform draws.
@@ -407,8 +451,10 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
     Q(s, i) the return when the user consumes i. Only the consumed item's value
     is updated, toward `r + γ · max_A' Q_target(s', A')` (Q-learning) or the next
     shown slate's value (SARSA), or the return to the session's end
-    (`target="monte_carlo"`, SARSA's λ = 1 limit, for when the observation
-    hides what shortens a session); the choice model learns from which slate
+    (`target="monte_carlo"`, for when the observation hides what shortens a
+    session: the returns are of the behaviour policies that collected the
+    replay, a mixture of all past collect policies while the replay keeps
+    them, not of the current one); the choice model learns from which slate
     position was clicked (cross-entropy). Slates are chosen exactly, greedily or
     by top-k. Differences from the paper: the choice model is learned, not
     given, and one-step targets use a target network.
@@ -485,7 +531,8 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
 
     def _slates(self, action: tf.Tensor) -> tf.Tensor:
         action = tf.cast(action, tf.int32)
-        return action[:, None] if self.action_spec.shape.rank == 0 else action
+        # Single-item slates: [B] or [B, T] ids -> [..., 1].
+        return action[..., None] if self.action_spec.shape.rank == 0 else action
 
     @property
     def on_policy(self) -> bool:
@@ -561,13 +608,31 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         loss = td_loss + c.choice_loss_weight * choice_loss
         return tf_agent.LossInfo(loss, {"td_loss": td_loss, "choice_loss": choice_loss})
 
+    _warned_censored = False
+
+    def _warn_censored(self, stored: np.ndarray) -> None:
+        """Once per agent: most of a segment's steps belong to sessions it did not finish."""
+        if not self._warned_censored:
+            self._warned_censored = True
+            logger.warning(
+                "slateq target='monte_carlo': only %.0f%% of a collected segment's steps "
+                "were in sessions that ended inside it; the others are dropped, and the "
+                "values learn mostly from short sessions. Raise collect_env_steps so that "
+                "each env plays several whole sessions per segment.",
+                100 * float(stored),
+            )
+
     def _train(self, experience, weights=None):
         if self.config.target == "monte_carlo":
             # The Trainer hands over each collected segment train_steps times: store it once.
-            steps = self.env_step_counter
-            if tf.not_equal(self._returns.stored_at, steps):
-                self._returns.add(experience, self._slates(experience.action), self.config.gamma)
-                self._returns.stored_at.assign(steps)
+            fingerprint = self._returns.fingerprint(experience)
+            if tf.reduce_any(tf.not_equal(self._returns.stored, fingerprint)):
+                stored = self._returns.add(
+                    experience, self._slates(experience.action), self.config.gamma
+                )
+                self._returns.stored.assign(fingerprint)
+                if stored < 0.5:
+                    tf.numpy_function(self._warn_censored, [stored], [])
         with tf.GradientTape() as tape:
             info = self._loss(experience, weights, training=True)
         variables = self._network.trainable_variables

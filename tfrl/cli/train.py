@@ -199,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_distributed(args, run_config)
 
     def announce(run_config) -> None:
-        print(resolve(run_config.agent, run_config.env_id, run_config.hparams).describe())
+        preset = run_config.env_kwargs.get("preset")
+        print(resolve(run_config.agent, run_config.env_id, run_config.hparams, preset).describe())
         print(
             f"Training {run_config.agent} on {run_config.env_id} for "
             f"{run_config.total_env_steps} env steps ({run_config.num_envs} envs)"

@@ -170,7 +170,8 @@ def build_trainer(run: RunConfig, **objects: Any):
     if run.seed is not None:
         set_seed(run.seed)
     # The tuned row for (agent, env) first, the run's own hparams on top (tfrl.agents.hparams).
-    hparams = agents.hparams.resolve(run.agent, run.env_id, run.hparams).hparams
+    preset = run.env_kwargs.get("preset")
+    hparams = agents.hparams.resolve(run.agent, run.env_id, run.hparams, preset).hparams
     env = envs.make(run.env_id, num_envs=run.num_envs, seed=run.seed, **run.env_kwargs)
     agent = agents.make(run.agent, env, **hparams, **objects)
     return Trainer(agent, env, seed=run.seed)

@@ -52,6 +52,19 @@ def set_seed(seed: int) -> None:
     with it, 1,292-2,938 without (medians 2,158 and 1,552; three
     interleaved pairs, 8,192 steps each).
 
+    Runs repeat bit for bit with the same TensorFlow thread counts. TF's CPU
+    kernels split their sums by the size of the intra-op thread pool, which
+    by default is the number of CPUs the process may use, so the same seed
+    on another machine or under another CPU affinity (`taskset`, a container
+    limit) rounds differently in the last bits, and long RL runs can then end
+    far apart (a SlateQ run on RecSim: 230.7 minutes per session with two
+    CPUs, 261.5 pinned to one). To reproduce across such settings, fix the
+    pools before TensorFlow starts: `TF_NUM_INTRAOP_THREADS=2
+    TF_NUM_INTEROP_THREADS=2` in the environment (or
+    `tf.config.threading.set_intra_op_parallelism_threads`). This does not
+    change them: TensorFlow refuses once it has started, and a fixed count
+    would slow bigger machines.
+
     Args:
         seed: a whole number ≥ 0.
     """
