@@ -12,8 +12,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev,bench,distributed]"
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml Makefile
+	$(BIN)/pip install --quiet -e ".[dev,bench,distributed,box2d]"
 	touch $@
 
 install: $(VENV)/.installed
