@@ -211,6 +211,21 @@ def _from_log(path: str):
     return command, single, rows, solve
 
 
+def _row_summary() -> str:
+    """The shipped CartPole-v1 DQN row's network and replay ratio, read from the tuned table."""
+    from tfrl.agents import hparams
+
+    from tfrl.agents.dqn import DQNConfig
+
+    h = {**vars(DQNConfig()), **hparams.tuned("dqn", "CartPole-v1").hparams}
+    units = "-".join(str(u) for u in h.get("hidden_units", ()))
+    train, collect = h["train_steps"], h["collect_env_steps"]
+    return (
+        f"{units} Q-network, {train} gradient steps of batch {h['batch_size']} per {collect} "
+        f"env steps: {train / collect:.2f} updates per env step"
+    )
+
+
 def report(command, machine, args, single, rows, solve) -> str:
     import tensorflow as tf
     import tf_agents
@@ -237,9 +252,8 @@ def report(command, machine, args, single, rows, solve) -> str:
             else "."
         ),
         "",
-        "Both sides use `tfrl hparams CartPole-v1 --agent dqn` as shipped (256-256 Q-network, "
-        "128 gradient steps of batch 64 per 256 env steps: 0.5 updates per env step; the "
-        "distributed replay table's rate limiter holds the learner to the same ratio). The "
+        f"Both sides use `tfrl hparams CartPole-v1 --agent dqn` as shipped ({_row_summary()}; "
+        "the distributed replay table's rate limiter holds the learner to the same ratio). The "
         f"single process steps 8 envs as one batch; each actor steps 1 env. Throughput runs: "
         f"{args.steps:,} env steps, no evaluation; distributed rates are measured from the "
         "learner's first update to the end (process start-up and tracing excluded; the "
@@ -270,8 +284,9 @@ def report(command, machine, args, single, rows, solve) -> str:
         )
     lines += [
         "",
-        "Wall times and rates were taken while other jobs kept the 2 cores busy (load average "
-        "about 13), so every role was starved at times; CPU seconds per role are the steadier "
+        "Wall times and rates were taken while other jobs kept the 2 cores busy (1-minute load "
+        f"average {os.getloadavg()[0]:.1f} when this report was written), so every role was "
+        "starved at times; CPU seconds per role are the steadier "
         "measure. The single process's wall time includes importing TensorFlow and tracing "
         "in this process.",
         "",
