@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -280,7 +281,7 @@ class ModelRegistry:
             model.failed[version] = _Failure(files, attempts, time.monotonic())
             model.load_failures += 1
             model.status[version] = VersionStatus(
-                version, "END", "UNKNOWN", model.without_paths(str(e))
+                version, "END", "UNKNOWN", model.without_paths(_load_error_text(e))
             )
             retries_left = self._max_num_load_retries - (attempts - 1)
             if not self._polls:
@@ -298,7 +299,7 @@ class ModelRegistry:
                 version,
                 attempts,
                 then,
-                e,
+                _load_error_text(e),
             )
             return
         model.failed.pop(version, None)
@@ -380,6 +381,13 @@ class ModelRegistry:
         if not model.status:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}.")
         return [model.status[v].to_json() for v in sorted(model.status, reverse=True)]
+
+
+def _load_error_text(e: BaseException) -> str:
+    """A load error as a person reads it: TF writes paths as bytes reprs
+    (`Cannot parse file b'.../saved_model.pb': Truncated message..`)."""
+    text = re.sub(r"\bb'([^']*)'", r"'\1'", str(e).strip())
+    return re.sub(r"\.\.$", ".", text)
 
 
 def _first_line(e: BaseException) -> str:
