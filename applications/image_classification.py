@@ -53,7 +53,7 @@ class Args:
     """share of the training data held out to pick the DQN's weights and stop the baseline"""
     eval_every: int = 2_000
     """env steps between greedy evaluations of the DQN on the validation split"""
-    select: str = "return"
+    select: str = dataclasses.field(default="return", metadata={"choices": ("return", "g_mean")})
     """what picks the DQN's kept weights on validation: return (the env's DQNimb return) or
     g_mean (of its greedy labels; measured worse: benchmarks/results/)"""
     num_envs: int = 16
