@@ -109,7 +109,7 @@ class ServedVersion:
         except Exception as e:
             # Inputs were checked, so this is an error inside the model (e.g. a
             # failed assertion on values): the client's argument, as TF Serving says.
-            raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}") from e
+            raise ServingError(Code.INVALID_ARGUMENT, _model_error(e)) from e
 
     def warm_up(self) -> None:
         """Runs each batchable signature once so the first request is not slow."""
@@ -381,6 +381,18 @@ class ModelRegistry:
         if not model.status:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}.")
         return [model.status[v].to_json() for v in sorted(model.status, reverse=True)]
+
+
+def _model_error(e: BaseException) -> str:
+    """A model call's error for the client: a `tf.debugging.Assert`'s own message
+    (the model's author wrote it for them), else "Model call failed: <first line>"."""
+    line = _first_line(e)
+    # "assertion failed: [text] [value]..." (eager calls add " [Op:Assert] ..."):
+    # the Assert's data items, joined as they read ("max_length must be ...; got 0").
+    asserted = re.match(r"assertion failed: \[(.*)\]", re.sub(r"\s*\[Op:.*$", "", line))
+    if asserted is None:
+        return f"Model call failed: {line}"
+    return " ".join(asserted.group(1).split("] ["))
 
 
 def _load_error_text(e: BaseException) -> str:
