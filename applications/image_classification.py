@@ -53,7 +53,7 @@ class Args:
     """share of the training data held out to pick the DQN's weights and stop the baseline"""
     eval_every: int = 2_000
     """env steps between greedy evaluations of the DQN on the validation split"""
-    select: str = "return"
+    select: str = dataclasses.field(default="return", metadata={"choices": ("return", "g_mean")})
     """what picks the DQN's kept weights on validation: return (the env's DQNimb return) or
     g_mean (of its greedy labels; measured worse: benchmarks/results/)"""
     num_envs: int = 16
@@ -262,14 +262,16 @@ def main(args: Args) -> int:
         f"train {train.minority_count} minority / {train.majority_count} majority "
         f"(ρ = {train.minority_count / train.majority_count:.3f}); test {len(test)} images"
     )
-    print(f"{'method':<28}{'G-mean':>8}{'recall':>8}{'prec.':>8}{'F1':>8}{'acc.':>8}{'seconds':>9}")
-    for key, name in (
-        ("dqn", "DQN (DQNimb reward)"),
-        ("supervised", "supervised CNN, class weights"),
-    ):
+    methods = (("dqn", "DQN (DQNimb reward)"), ("supervised", "supervised CNN, class weights"))
+    width = max(len(name) for _, name in methods) + 2
+    print(
+        f"{'method':<{width}}{'G-mean':>8}{'recall':>8}{'prec.':>8}{'F1':>8}{'acc.':>8}"
+        f"{'seconds':>9}"
+    )
+    for key, name in methods:
         r = result[key]
         print(
-            f"{name:<28}{r['g_mean']:>8.3f}{r['minority_recall']:>8.3f}"
+            f"{name:<{width}}{r['g_mean']:>8.3f}{r['minority_recall']:>8.3f}"
             f"{r['minority_precision']:>8.3f}{r['minority_f1']:>8.3f}{r['accuracy']:>8.3f}"
             f"{r['seconds']:>9.1f}"
         )

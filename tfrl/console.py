@@ -96,7 +96,9 @@ def _set_logger_levels() -> None:
         # TF resets its logger to INFO in interactive sessions when it creates it.
         sys.modules["tensorflow"].get_logger().setLevel(logging.ERROR)
     if "absl.logging" in sys.modules:
-        sys.modules["absl.logging"].set_verbosity(logging.ERROR)
+        # absl's own scale (ERROR is -2), not Python's: Python's 40 would mean "log everything".
+        absl_logging = sys.modules["absl.logging"]
+        absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 def hush_imports() -> None:

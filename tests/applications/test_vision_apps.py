@@ -34,9 +34,16 @@ def test_image_classification_app_compares_plots_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "DQN (DQNimb reward)" in result.stdout
     assert "supervised CNN, class weights" in result.stdout
+    table = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith(("method ", "DQN (DQNimb reward)", "supervised CNN, class weights"))
+    ]
+    assert len(table) == 3 and len({len(line) for line in table}) == 1, table  # aligned
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert os.path.isfile(tmp_path / "image_classifier" / "1" / "saved_model.pb")
     assert "cuda" not in result.stderr.lower()
+    assert "absl" not in result.stderr, result.stderr
 
 
 @pytest.mark.slow

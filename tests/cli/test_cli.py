@@ -71,6 +71,7 @@ def test_train_evaluate_export_check_round_trip(tfrl_cli, tmp_path):
 
     result = tfrl_cli("export", run_dir, "--name", "cp", "--base", base)
     assert result.returncode == 0, result.stderr
+    assert "absl" not in result.stderr, result.stderr  # SavedModel's INFO lines stay hidden
     assert (base / "cp" / "1" / "saved_model.pb").is_file()
 
     result = tfrl_cli("export", "--check", base / "cp" / "1")

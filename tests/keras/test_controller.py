@@ -47,7 +47,7 @@ def test_controller_sets_the_optimizers_learning_rate_during_fit():
     rl, spy = tfrl.keras.RLController(controller), LearningRateSpy()
     compiled().fit(x, y, validation_split=0.25, epochs=4, callbacks=[rl, spy], verbose=0)
     assert spy.rates == pytest.approx([0.1, 0.2, 0.1, 0.05])
-    assert rl.learning_rates == pytest.approx(spy.rates)
+    assert rl.learning_rates == [0.1, 0.2, 0.1, 0.05]  # as set, without float32 noise
     assert len(seen) == 3 and seen[0].shape == (tfrl.keras.OBSERVATION_SIZE,)
     assert seen[1][10] == pytest.approx(2 / 4)  # progress feature
 

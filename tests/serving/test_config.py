@@ -75,6 +75,17 @@ def test_bad_configs(tmp_path, text, message):
         load_model_config_file(write(tmp_path, text))
 
 
+def test_a_version_directory_as_base_path_gets_a_hint(tmp_path, caplog):
+    version = tmp_path / "m" / "3"
+    version.mkdir(parents=True)
+    model_configs("m", str(tmp_path / "m"))
+    assert not caplog.records
+    (version / "saved_model.pb").write_bytes(b"")
+    model_configs("m", str(version))
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"pass its parent {tmp_path / 'm'}" in caplog.text
+
+
 def test_model_configs_arguments(tmp_path):
     assert model_configs(None, str(tmp_path))[0].name == "default"
     with pytest.raises(ConfigError, match="Nothing to serve"):

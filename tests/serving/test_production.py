@@ -117,6 +117,9 @@ def test_poll_wait_zero_polls_once(dqn_base, tmp_path, caplog):
         time.sleep(1.0)
         status = call("GET", f"{s.url}/v1/models/{MODEL}")[1]["model_version_status"]
     assert {v["version"]: v["state"] for v in status} == {"1": "AVAILABLE", "3": "END"}
+    error = next(v["status"]["error_message"] for v in status if v["version"] == "3")
+    assert f"Cannot parse file '<{MODEL}>/3/saved_model.pb': " in error, error  # no b'...'
+    assert not error.endswith(".."), error
     failures = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
     assert len(failures) == 1 and "not retried (the base path is polled only once" in failures[0]
 

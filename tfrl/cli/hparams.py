@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("env_id", nargs="?", help="gymnasium id, e.g. CartPole-v1")
-    p.add_argument("--agent", default="dqn", help="dqn, ddqn, reinforce, ppo or softmax")
+    p.add_argument("--agent", default="dqn", help="dqn, ddqn, reinforce, ppo, softmax or slateq")
     p.add_argument(
         "--hparam",
         action="append",

@@ -74,7 +74,8 @@ class RLController(tf.keras.callbacks.Callback):
             mode, without touching TensorFlow's global seed. Default None.
 
     Attributes:
-        learning_rates: the learning rate of every epoch of the last `fit`.
+        learning_rates: the learning rate of every epoch of the last `fit` (the
+            shortest decimal of the optimizer's float32 value: 0.03, not 0.0299999993).
         observations, actions: what the controller saw and chose.
 
     Raises:
@@ -133,7 +134,7 @@ class RLController(tf.keras.callbacks.Callback):
         # A model built by its first batch has no weights yet: start from that batch's.
         self._weights = features.flat_weights(self.model) if self.model.built else None
         self._steps_measured = self._steps
-        self.learning_rates = [lr]
+        self.learning_rates = [_decimal(lr)]
         self.observations, self.actions = [], []
         self._pending: tuple[np.ndarray, int, float] | None = None
 
@@ -185,7 +186,7 @@ class RLController(tf.keras.callbacks.Callback):
             self._pending = (observation, action, val_accuracy)
         new_lr = features.next_learning_rate(lr, action)
         self._lr.assign(new_lr)
-        self.learning_rates.append(new_lr)
+        self.learning_rates.append(_decimal(new_lr))
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._pending = None  # a fit stopped early leaves its last decision unrewarded
@@ -215,6 +216,11 @@ class RLController(tf.keras.callbacks.Callback):
         from tfrl.export import export
 
         return export(self.agent, base_path, version=version)
+
+
+def _decimal(rate: float) -> float:
+    """The shortest decimal that is the same float32 (a learning rate as set, not its noise)."""
+    return float(str(np.float32(rate)))
 
 
 def _accuracy(logs: dict, prefix: str) -> float:

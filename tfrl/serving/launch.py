@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -10,6 +11,24 @@ from tfrl.serving.config import ModelConfig, load_model_config_file
 from tfrl.serving.server import Server, ServerOptions
 
 __all__ = ["model_configs", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def _warn_on_version_directories(models: list[ModelConfig]) -> list[ModelConfig]:
+    """Warns (one line each) about base paths that are a version directory themselves:
+    such a model never gets a version, and every request to it is a 404."""
+    for m in models:
+        if os.path.isfile(os.path.join(m.base_path, "saved_model.pb")):
+            parent = os.path.dirname(os.path.normpath(m.base_path)) or "."
+            logger.warning(
+                "Model %r: base path %s looks like a version directory (it holds "
+                "saved_model.pb); pass its parent %s",
+                m.name,
+                m.base_path,
+                parent,
+            )
+    return models
 
 
 def model_configs(
@@ -27,7 +46,7 @@ def model_configs(
             raise ConfigError(
                 "Pass either model_config_file or model_name/model_base_path, not both."
             )
-        return load_model_config_file(model_config_file)
+        return _warn_on_version_directories(load_model_config_file(model_config_file))
     if not model_base_path:
         raise ConfigError(
             "Nothing to serve: pass model_base_path (e.g. saved_models/cartpole_dqn) or "
@@ -38,7 +57,7 @@ def model_configs(
             f"model_base_path {model_base_path!r} is not a directory; export a model there "
             "first (tfrl.export(agent, path))."
         )
-    return [ModelConfig(model_name or "default", model_base_path)]
+    return _warn_on_version_directories([ModelConfig(model_name or "default", model_base_path)])
 
 
 def serve(

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -108,7 +109,7 @@ class ServedVersion:
         except Exception as e:
             # Inputs were checked, so this is an error inside the model (e.g. a
             # failed assertion on values): the client's argument, as TF Serving says.
-            raise ServingError(Code.INVALID_ARGUMENT, f"Model call failed: {_first_line(e)}") from e
+            raise ServingError(Code.INVALID_ARGUMENT, _model_error(e)) from e
 
     def warm_up(self) -> None:
         """Runs each batchable signature once so the first request is not slow."""
@@ -280,7 +281,7 @@ class ModelRegistry:
             model.failed[version] = _Failure(files, attempts, time.monotonic())
             model.load_failures += 1
             model.status[version] = VersionStatus(
-                version, "END", "UNKNOWN", model.without_paths(str(e))
+                version, "END", "UNKNOWN", model.without_paths(_load_error_text(e))
             )
             retries_left = self._max_num_load_retries - (attempts - 1)
             if not self._polls:
@@ -298,7 +299,7 @@ class ModelRegistry:
                 version,
                 attempts,
                 then,
-                e,
+                _load_error_text(e),
             )
             return
         model.failed.pop(version, None)
@@ -380,6 +381,25 @@ class ModelRegistry:
         if not model.status:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}.")
         return [model.status[v].to_json() for v in sorted(model.status, reverse=True)]
+
+
+def _model_error(e: BaseException) -> str:
+    """A model call's error for the client: a `tf.debugging.Assert`'s own message
+    (the model's author wrote it for them), else "Model call failed: <first line>"."""
+    line = _first_line(e)
+    # "assertion failed: [text] [value]..." (eager calls add " [Op:Assert] ..."):
+    # the Assert's data items, joined as they read ("max_length must be ...; got 0").
+    asserted = re.match(r"assertion failed: \[(.*)\]", re.sub(r"\s*\[Op:.*$", "", line))
+    if asserted is None:
+        return f"Model call failed: {line}"
+    return " ".join(asserted.group(1).split("] ["))
+
+
+def _load_error_text(e: BaseException) -> str:
+    """A load error as a person reads it: TF writes paths as bytes reprs
+    (`Cannot parse file b'.../saved_model.pb': Truncated message..`)."""
+    text = re.sub(r"\bb'([^']*)'", r"'\1'", str(e).strip())
+    return re.sub(r"\.\.$", ".", text)
 
 
 def _first_line(e: BaseException) -> str:
