@@ -214,7 +214,6 @@ def _from_log(path: str):
 def _row_summary() -> str:
     """The shipped CartPole-v1 DQN row's network and replay ratio, read from the tuned table."""
     from tfrl.agents import hparams
-
     from tfrl.agents.dqn import DQNConfig
 
     h = {**vars(DQNConfig()), **hparams.tuned("dqn", "CartPole-v1").hparams}
