@@ -15,7 +15,10 @@ from tests.distributed.test_launcher import _alive, _kill_all, _status, _wait
 
 pytest.importorskip("reverb")
 
-GONE_WITHIN = 30  # seconds
+# The promise is "no process left", not a deadline: an actor blocked in a Reverb write can take
+# 25-30 s to notice SIGINT on a loaded 2-core machine (measured by a README follower), so the
+# bound leaves room for that.
+GONE_WITHIN = 90  # seconds
 
 
 def _start(output):
