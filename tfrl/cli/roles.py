@@ -26,6 +26,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="RunConfig file (YAML/JSON). Default: OUTPUT/run.json")
 
 
+def _connect_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up if the replay server does not answer within this (default 60)",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser(
@@ -54,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--replay", required=True, metavar="HOST:PORT", help="the replay server")
     p.add_argument("--id", type=int, default=0, help="actor number: names files, offsets seeds")
+    _connect_timeout(p)
     p.add_argument(
         "--restart", type=int, default=0, help="restarts so far (the launcher sets it; new seeds)"
     )
@@ -68,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(p)
     p.add_argument("--replay", required=True, metavar="HOST:PORT", help="the replay server")
+    _connect_timeout(p)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--export", metavar="NAME", help="export to saved_models/NAME/<N>/ at the end")
     p.set_defaults(func=run_learner)
@@ -102,7 +114,16 @@ def run_actor(args: argparse.Namespace) -> int:
     from tfrl.distributed.actor import run_actor as actor
     from tfrl.distributed.spec import parse_address
 
-    actor(_run_config(args), args.output, parse_address(args.replay), args.id, restart=args.restart)
+    address = parse_address(args.replay)
+    run = _run_config(args)
+    actor(
+        run,
+        args.output,
+        address,
+        args.id,
+        restart=args.restart,
+        connect_timeout=args.connect_timeout,
+    )
     return 0
 
 
@@ -111,5 +132,13 @@ def run_learner(args: argparse.Namespace) -> int:
     from tfrl.distributed.spec import parse_address
 
     run = _run_config(args)
-    learner(run, args.output, parse_address(args.replay), resume=args.resume, export=args.export)
+    address = parse_address(args.replay)
+    learner(
+        run,
+        args.output,
+        address,
+        resume=args.resume,
+        export=args.export,
+        connect_timeout=args.connect_timeout,
+    )
     return 0

@@ -14,7 +14,15 @@ import time
 from typing import Any
 
 from tfrl.distributed.process import interrupt_on_sigterm
-from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
+from tfrl.distributed.spec import (
+    CONNECT_TIMEOUT,
+    REPLAY_TABLE,
+    VARIABLE_TABLE,
+    build_agent,
+    connect,
+    policy_variables,
+    wait_for_variables,
+)
 from tfrl.distributed.status import write_status
 
 __all__ = ["replay_observer", "run_actor"]
@@ -55,6 +63,7 @@ def run_actor(
     steps_per_pull: int = 200,
     max_env_steps: int | None = None,
     restart: int = 0,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> int:
     """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
 
@@ -67,9 +76,9 @@ def run_actor(
         max_env_steps: stop after this many env steps. Default: run until stopped.
         restart: how many times this actor was restarted; mixed into its seeds, so a
             restarted actor does not replay the episodes and exploration it started with.
+        connect_timeout: seconds to wait for the replay server before ReplayConnectionError.
     """
     interrupt_on_sigterm()
-    import reverb
     import tensorflow as tf
     from tf_agents.experimental.distributed.reverb_variable_container import (
         ReverbVariableContainer,
@@ -85,9 +94,12 @@ def run_actor(
     seed = None if run.seed is None else run.seed + offset
     env = make_py(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)
     variables = policy_variables(agent)
+    role = f"actor-{actor_id}"
+    client = connect(replay, role, connect_timeout)
+    wait_for_variables(client, role)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
-    container.update(variables)  # waits until the learner has published once
-    observer = replay_observer(reverb.Client(replay), agent.train_sequence_length)
+    container.update(variables)
+    observer = replay_observer(client, agent.train_sequence_length)
     returns = py_metrics.AverageReturnMetric(buffer_size=20)
     steps = py_metrics.EnvironmentSteps()
     actor = Actor(
@@ -98,7 +110,6 @@ def run_actor(
         observers=[observer],
         metrics=[returns, steps],
     )
-    role = f"actor-{actor_id}"
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard", role))
     try:
         while max_env_steps is None or int(steps.result()) < max_env_steps:

@@ -10,7 +10,8 @@ TensorBoard scalars and `tfrl.export` at the end.
 Env steps are counted as the items the actors inserted into the replay table:
 episode ends are padded, so that is one item per driver step, i.e. the env steps
 plus one boundary step per episode (a 1-3% overcount on CartPole's 30-500-step
-episodes); Reverb keeps that count in its checkpoints, so it survives a restart. The learner copies it into
+episodes); Reverb keeps that count in its checkpoints, so it survives a restart.
+The learner copies it into
 `agent.env_step_counter` before each chunk, so exploration and learning-rate
 schedules mean what they mean in a single-process run.
 """
@@ -23,7 +24,14 @@ import time
 from typing import Any
 
 from tfrl.distributed.process import interrupt_on_sigterm
-from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
+from tfrl.distributed.spec import (
+    CONNECT_TIMEOUT,
+    REPLAY_TABLE,
+    VARIABLE_TABLE,
+    build_agent,
+    connect,
+    policy_variables,
+)
 from tfrl.distributed.status import write_status
 
 __all__ = ["check_replay_restored", "run_learner", "sample_batches"]
@@ -85,6 +93,7 @@ def run_learner(
     *,
     resume: bool = False,
     export: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> dict[str, Any]:
     """Trains until `run.total_env_steps` or `run.target_return`; returns the final status.
 
@@ -96,9 +105,9 @@ def run_learner(
         replay: the replay server's `host:port`.
         resume: restore the latest checkpoint in `output_dir/checkpoints` first.
         export: write `saved_models/<export>/<N>/` at the end. Default: no export.
+        connect_timeout: seconds to wait for the replay server before ReplayConnectionError.
     """
     interrupt_on_sigterm()
-    import reverb
     import tensorflow as tf
     from tf_agents.experimental.distributed.reverb_variable_container import (
         ReverbVariableContainer,
@@ -125,7 +134,7 @@ def run_learner(
         history = History.from_dict(state["history"])
         resumed_from = int(state["train_steps"])
         saved_env_steps = int(state["env_steps"])
-    client = reverb.Client(replay)
+    client = connect(replay, "learner", connect_timeout)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
     variables = policy_variables(agent)
 
