@@ -94,6 +94,7 @@ def run_learner(
     resume: bool = False,
     export: str | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
+    progress_every: float | None = 10.0,
 ) -> dict[str, Any]:
     """Trains until `run.total_env_steps` or `run.target_return`; returns the final status.
 
@@ -106,6 +107,8 @@ def run_learner(
         resume: restore the latest checkpoint in `output_dir/checkpoints` first.
         export: write `saved_models/<export>/<N>/` at the end. Default: no export.
         connect_timeout: seconds to wait for the replay server before ReplayConnectionError.
+        progress_every: print a progress line (env steps, updates/s, replay size, latest
+            evaluation) every this many seconds. None: print none.
     """
     interrupt_on_sigterm()
     import tensorflow as tf
@@ -205,6 +208,24 @@ def run_learner(
         }
         manager.save(step, state)
 
+    started = last_progress = time.monotonic()
+
+    def progress(rate: float) -> None:
+        nonlocal last_progress
+        if progress_every is None or time.monotonic() - last_progress < progress_every:
+            return
+        last_progress = time.monotonic()
+        size = int(client.server_info()[REPLAY_TABLE].current_size)
+        parts = [
+            f"learner: env steps {int(agent.env_step_counter.numpy()):,}/{run.total_env_steps:,}",
+            f"{rate:,.0f} updates/s",
+            f"replay {size:,}",
+        ]
+        if history.eval_returns:
+            parts.append(f"eval {history.eval_returns[-1]:.1f}")
+        parts.append(f"{last_progress - started:,.0f} s")
+        print(" - ".join(parts), flush=True)
+
     status(done=False)
     try:
         while True:
@@ -233,6 +254,7 @@ def run_learner(
                 checkpoint()
                 fields["checkpoint_step"] = train_step
             status(train_steps_per_sec=rate, loss=loss, done=False)
+            progress(rate)
         if run.eval_every and (
             not history.eval_steps or history.eval_steps[-1] != int(agent.env_step_counter.numpy())
         ):
