@@ -15,9 +15,9 @@ __all__ = ["register"]
 
 EPILOG = """\
 examples (one machine per line is fine; see README "Distributed training"):
-  tfrl replay-server --output runs/dist --port 8520
-  tfrl learner --replay 10.0.0.1:8520 --output runs/dist
-  tfrl actor --replay 10.0.0.1:8520 --output runs/dist --id 0
+  tfrl replay-server --config run.json --output runs/dist --port 8520
+  tfrl learner --replay 10.0.0.1:8520 --config run.json --output runs/dist
+  tfrl actor --replay 10.0.0.1:8520 --config run.json --output runs/dist --id 0
 """
 
 

@@ -103,6 +103,7 @@ def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> No
     _, agent = build_agent(run)
     checkpoints = os.path.join(os.path.abspath(output_dir), "reverb")
     os.makedirs(checkpoints, exist_ok=True)
+    restoring = any(not n.startswith(".") for n in os.listdir(checkpoints))
     server = reverb.Server(
         make_tables(agent),
         port=port,
@@ -115,6 +116,10 @@ def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> No
         flush=True,
     )
     client = reverb.Client(f"localhost:{server.port}")
+    size = int(client.server_info()[REPLAY_TABLE].current_size)
+    if restoring:
+        print(f"Restored {size:,} replay items from {checkpoints}", flush=True)
+    print(f"Replay server ready on port {server.port}", flush=True)
     interrupt_on_sigterm()
     try:
         while True:
