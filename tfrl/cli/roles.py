@@ -124,16 +124,6 @@ def run_actor(args: argparse.Namespace) -> int:
         restart=args.restart,
         connect_timeout=args.connect_timeout,
     )
-    from tfrl.distributed.status import read_status
-
-    final = read_status(args.output, "learner") or {}
-    evals = final.get("history", {})
-    steps, returns = evals.get("eval_steps") or [], evals.get("eval_returns") or []
-    print(f"learner: done ({final.get('stopped_by', 'stopped')}).")
-    if returns:
-        print(f"Last evaluation at {steps[-1]} env steps: mean return {returns[-1]:.1f}")
-    if final.get("export_path"):
-        print(f"Exported to {final['export_path']}")
     return 0
 
 

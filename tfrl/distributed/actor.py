@@ -111,12 +111,18 @@ def run_actor(
         metrics=[returns, steps],
     )
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard", role))
+    finished = _watch_done(replay, variables, role)
     try:
         while max_env_steps is None or int(steps.result()) < max_env_steps:
+            if finished.is_set():
+                break
             start = time.perf_counter()
             actor.run()
             rate = steps_per_pull / (time.perf_counter() - start)
             container.update(variables)
+            if int(variables["done"].numpy()):
+                finished.set()
+                break
             done = int(steps.result())
             train_return = float(returns.result())
             with writer.as_default():
@@ -133,6 +139,42 @@ def run_actor(
     except KeyboardInterrupt:
         pass
     finally:
-        observer.close()
+        if finished.is_set():
+            print(f"{role}: the learner is done; stopping.", flush=True)
+        else:
+            observer.close()  # a finished run's pending items need no flush (none will be read)
         writer.close()
     return int(steps.result())
+
+
+def _watch_done(replay: str, variables: Any, role: str, every: float = 2.0, grace: float = 15.0):
+    """A daemon thread that sets the returned Event once the learner published `done`.
+
+    The actor's loop stops at its next check; an actor blocked in a Reverb write (the
+    rate limiter holds inserts once the learner stops sampling) is ended by the
+    thread after `grace` seconds with exit code 0.
+    """
+    import threading
+
+    import reverb
+    import tensorflow as tf
+
+    flat = tf.nest.flatten(variables)
+    index = next(i for i, v in enumerate(flat) if v is variables["done"])
+    finished = threading.Event()
+
+    def watch() -> None:
+        client = reverb.Client(replay)
+        while not finished.wait(every):
+            try:
+                sample = next(client.sample(VARIABLE_TABLE, num_samples=1))
+            except Exception:  # the server went away: the actor's own calls will say so
+                continue
+            if int(sample[0].data[index]):
+                finished.set()
+        time.sleep(grace)  # the main thread normally exits (ending this thread) by then
+        print(f"{role}: the learner is done; stopping.", flush=True)
+        os._exit(0)
+
+    threading.Thread(target=watch, name=f"{role}-done-watch", daemon=True).start()
+    return finished

@@ -265,6 +265,8 @@ def run_learner(
             from tfrl.export import export as export_agent
 
             exported = export_agent(agent, os.path.join("saved_models", export))
+        variables["done"].assign(1)
+        container.push(variables)  # actors read it and stop
         status(done=True, stopped_by=reason, export_path=exported)
     finally:
         writer.close()

@@ -122,9 +122,16 @@ def build_agent(run: Any, seed_offset: int = 0):
 
 
 def policy_variables(agent: Any) -> dict[str, Any]:
-    """What the learner publishes and actors pull: the collect policy and the counters."""
+    """What the learner publishes and actors pull: the collect policy, the counters, `done`.
+
+    `done` (a new int32 variable, 0) is set to 1 in the learner's last push: actors
+    that read it stop, so hand-started actors end with the run on any machine.
+    """
+    import tensorflow as tf
+
     return {
         "policy": agent.collect_policy.variables(),
         "train_step": agent.train_step_counter,
         "env_steps": agent.env_step_counter,
+        "done": tf.Variable(0, dtype=tf.int32, trainable=False, name="done"),
     }
