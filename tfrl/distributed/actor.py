@@ -118,6 +118,8 @@ def run_actor(
                 break
             start = time.perf_counter()
             actor.run()
+            if not _flush(observer, finished, role):
+                break
             rate = steps_per_pull / (time.perf_counter() - start)
             container.update(variables)
             if int(variables["done"].numpy()):
@@ -145,6 +147,27 @@ def run_actor(
             observer.close()  # a finished run's pending items need no flush (none will be read)
         writer.close()
     return int(steps.result())
+
+
+def _flush(observer: Any, finished: Any, role: str) -> bool:
+    """Waits until the server took this actor's items; False if the learner finished meanwhile.
+
+    Flushing after every pull keeps the writer's pending items few (Reverb warns,
+    over and over, when they pile up behind the rate limiter) and waits in
+    one-second calls, so SIGTERM/SIGINT stop a wait for the learner.
+    """
+    import reverb
+
+    said = False
+    while not finished.is_set():
+        try:
+            observer._get_writer().flush(timeout_ms=1000)  # TF-Agents' flush() cannot time out
+            return True
+        except reverb.errors.DeadlineExceededError:
+            if not said:
+                print(f"{role}: waiting for the learner (rate limiter) ...", flush=True)
+                said = True
+    return False
 
 
 def _watch_done(replay: str, variables: Any, role: str, every: float = 2.0, grace: float = 15.0):
