@@ -65,7 +65,9 @@ def run_actor(
     restart: int = 0,
     connect_timeout: float = CONNECT_TIMEOUT,
 ) -> int:
-    """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
+    """Collects until the learner is done or `max_env_steps`; returns its env steps.
+
+    SIGTERM/SIGINT stop it with KeyboardInterrupt (after closing its writers).
 
     Args:
         run: the run's `RunConfig`.
@@ -138,9 +140,7 @@ def run_actor(
                 train_return=train_return,
                 learner_train_step=int(agent.train_step_counter.numpy()),
             )
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # a stop (KeyboardInterrupt) propagates: exit 130, which the launcher restarts
         if finished.is_set():
             print(f"{role}: the learner is done; stopping.", flush=True)
         else:
