@@ -39,7 +39,7 @@ def test_a_dead_actor_is_restarted_after_a_backoff_with_new_seeds(tmp_path, cloc
     s, role = _actor(tmp_path)
     first = role.process
     assert "--restart" not in first.args
-    first.code = 0  # an actor that exits cleanly was stopped by someone: restarted too
+    first.code = 130  # an actor stopped by someone (SIGTERM/SIGINT) is restarted too
     assert s.poll() == []
     assert role.process is first  # not yet: it waits out its backoff
     clock[0] += sup.BACKOFF
@@ -54,6 +54,14 @@ def test_a_dead_actor_is_restarted_after_a_backoff_with_new_seeds(tmp_path, cloc
     clock[0] += sup.BACKOFF
     s.poll()
     assert role.process.args[-2:] == ["--restart", "2"]
+
+
+def test_an_actor_that_finished_with_the_learner_is_not_restarted(tmp_path, clock):
+    s, role = _actor(tmp_path)
+    role.process.code = 0  # actors exit 0 only once the learner has published `done`
+    assert [(r.name, code) for r, code in s.poll()] == [("actor-0", 0)]
+    clock[0] += sup.MAX_BACKOFF
+    assert s.poll() == [] and s.restarts == {}
 
 
 def test_the_restart_budget_is_per_window_not_per_run(tmp_path, clock):

@@ -15,15 +15,25 @@ __all__ = ["register"]
 
 EPILOG = """\
 examples (one machine per line is fine; see README "Distributed training"):
-  tfrl replay-server --output runs/dist --port 8520
-  tfrl learner --replay 10.0.0.1:8520 --output runs/dist
-  tfrl actor --replay 10.0.0.1:8520 --output runs/dist --id 0
+  tfrl replay-server --config run.json --output runs/dist --port 8520
+  tfrl learner --replay 10.0.0.1:8520 --config run.json --output runs/dist
+  tfrl actor --replay 10.0.0.1:8520 --config run.json --output runs/dist --id 0
 """
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, help="run directory (status, logs, checkpoints)")
     p.add_argument("--config", help="RunConfig file (YAML/JSON). Default: OUTPUT/run.json")
+
+
+def _connect_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up if the replay server does not answer within this (default 60)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--replay", required=True, metavar="HOST:PORT", help="the replay server")
     p.add_argument("--id", type=int, default=0, help="actor number: names files, offsets seeds")
+    _connect_timeout(p)
     p.add_argument(
         "--restart", type=int, default=0, help="restarts so far (the launcher sets it; new seeds)"
     )
@@ -68,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(p)
     p.add_argument("--replay", required=True, metavar="HOST:PORT", help="the replay server")
+    _connect_timeout(p)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--export", metavar="NAME", help="export to saved_models/NAME/<N>/ at the end")
     p.set_defaults(func=run_learner)
@@ -102,7 +114,16 @@ def run_actor(args: argparse.Namespace) -> int:
     from tfrl.distributed.actor import run_actor as actor
     from tfrl.distributed.spec import parse_address
 
-    actor(_run_config(args), args.output, parse_address(args.replay), args.id, restart=args.restart)
+    address = parse_address(args.replay)
+    run = _run_config(args)
+    actor(
+        run,
+        args.output,
+        address,
+        args.id,
+        restart=args.restart,
+        connect_timeout=args.connect_timeout,
+    )
     return 0
 
 
@@ -111,5 +132,23 @@ def run_learner(args: argparse.Namespace) -> int:
     from tfrl.distributed.spec import parse_address
 
     run = _run_config(args)
-    learner(run, args.output, parse_address(args.replay), resume=args.resume, export=args.export)
+    address = parse_address(args.replay)
+    learner(
+        run,
+        args.output,
+        address,
+        resume=args.resume,
+        export=args.export,
+        connect_timeout=args.connect_timeout,
+    )
+    from tfrl.distributed.status import read_status
+
+    final = read_status(args.output, "learner") or {}
+    evals = final.get("history", {})
+    steps, returns = evals.get("eval_steps") or [], evals.get("eval_returns") or []
+    print(f"learner: done ({final.get('stopped_by', 'stopped')}).")
+    if returns:
+        print(f"Last evaluation at {steps[-1]} env steps: mean return {returns[-1]:.1f}")
+    if final.get("export_path"):
+        print(f"Exported to {final['export_path']}")
     return 0

@@ -14,7 +14,15 @@ import time
 from typing import Any
 
 from tfrl.distributed.process import interrupt_on_sigterm
-from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
+from tfrl.distributed.spec import (
+    CONNECT_TIMEOUT,
+    REPLAY_TABLE,
+    VARIABLE_TABLE,
+    build_agent,
+    connect,
+    policy_variables,
+    wait_for_variables,
+)
 from tfrl.distributed.status import write_status
 
 __all__ = ["replay_observer", "run_actor"]
@@ -55,8 +63,11 @@ def run_actor(
     steps_per_pull: int = 200,
     max_env_steps: int | None = None,
     restart: int = 0,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> int:
-    """Collects until stopped (SIGTERM/SIGINT) or `max_env_steps`; returns its env steps.
+    """Collects until the learner is done or `max_env_steps`; returns its env steps.
+
+    SIGTERM/SIGINT stop it with KeyboardInterrupt (after closing its writers).
 
     Args:
         run: the run's `RunConfig`.
@@ -67,9 +78,9 @@ def run_actor(
         max_env_steps: stop after this many env steps. Default: run until stopped.
         restart: how many times this actor was restarted; mixed into its seeds, so a
             restarted actor does not replay the episodes and exploration it started with.
+        connect_timeout: seconds to wait for the replay server before ReplayConnectionError.
     """
     interrupt_on_sigterm()
-    import reverb
     import tensorflow as tf
     from tf_agents.experimental.distributed.reverb_variable_container import (
         ReverbVariableContainer,
@@ -85,9 +96,12 @@ def run_actor(
     seed = None if run.seed is None else run.seed + offset
     env = make_py(run.env_id, num_envs=1, seed=seed, **run.env_kwargs)
     variables = policy_variables(agent)
+    role = f"actor-{actor_id}"
+    client = connect(replay, role, connect_timeout)
+    wait_for_variables(client, role)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
-    container.update(variables)  # waits until the learner has published once
-    observer = replay_observer(reverb.Client(replay), agent.train_sequence_length)
+    container.update(variables)
+    observer = replay_observer(client, agent.train_sequence_length)
     returns = py_metrics.AverageReturnMetric(buffer_size=20)
     steps = py_metrics.EnvironmentSteps()
     actor = Actor(
@@ -98,14 +112,21 @@ def run_actor(
         observers=[observer],
         metrics=[returns, steps],
     )
-    role = f"actor-{actor_id}"
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard", role))
+    finished = _watch_done(replay, variables, role)
     try:
         while max_env_steps is None or int(steps.result()) < max_env_steps:
+            if finished.is_set():
+                break
             start = time.perf_counter()
             actor.run()
+            if not _flush(observer, finished, role):
+                break
             rate = steps_per_pull / (time.perf_counter() - start)
             container.update(variables)
+            if int(variables["done"].numpy()):
+                finished.set()
+                break
             done = int(steps.result())
             train_return = float(returns.result())
             with writer.as_default():
@@ -119,9 +140,64 @@ def run_actor(
                 train_return=train_return,
                 learner_train_step=int(agent.train_step_counter.numpy()),
             )
-    except KeyboardInterrupt:
-        pass
-    finally:
-        observer.close()
+    finally:  # a stop (KeyboardInterrupt) propagates: exit 130, which the launcher restarts
+        if finished.is_set():
+            print(f"{role}: the learner is done; stopping.", flush=True)
+        else:
+            observer.close()  # a finished run's pending items need no flush (none will be read)
         writer.close()
     return int(steps.result())
+
+
+def _flush(observer: Any, finished: Any, role: str) -> bool:
+    """Waits until the server took this actor's items; False if the learner finished meanwhile.
+
+    Flushing after every pull keeps the writer's pending items few (Reverb warns,
+    over and over, when they pile up behind the rate limiter) and waits in
+    one-second calls, so SIGTERM/SIGINT stop a wait for the learner.
+    """
+    import reverb
+
+    said = False
+    while not finished.is_set():
+        try:
+            observer._get_writer().flush(timeout_ms=1000)  # TF-Agents' flush() cannot time out
+            return True
+        except reverb.errors.DeadlineExceededError:
+            if not said:
+                print(f"{role}: waiting for the learner (rate limiter) ...", flush=True)
+                said = True
+    return False
+
+
+def _watch_done(replay: str, variables: Any, role: str, every: float = 2.0, grace: float = 15.0):
+    """A daemon thread that sets the returned Event once the learner published `done`.
+
+    The actor's loop stops at its next check; an actor blocked in a Reverb write (the
+    rate limiter holds inserts once the learner stops sampling) is ended by the
+    thread after `grace` seconds with exit code 0.
+    """
+    import threading
+
+    import reverb
+    import tensorflow as tf
+
+    flat = tf.nest.flatten(variables)
+    index = next(i for i, v in enumerate(flat) if v is variables["done"])
+    finished = threading.Event()
+
+    def watch() -> None:
+        client = reverb.Client(replay)
+        while not finished.wait(every):
+            try:
+                sample = next(client.sample(VARIABLE_TABLE, num_samples=1))
+            except Exception:  # the server went away: the actor's own calls will say so
+                continue
+            if int(sample[0].data[index]):
+                finished.set()
+        time.sleep(grace)  # the main thread normally exits (ending this thread) by then
+        print(f"{role}: the learner is done; stopping.", flush=True)
+        os._exit(0)
+
+    threading.Thread(target=watch, name=f"{role}-done-watch", daemon=True).start()
+    return finished

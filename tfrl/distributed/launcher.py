@@ -122,6 +122,8 @@ def _learner_finished(ended: list, output_dir: str) -> bool:
         if role.name == "learner" and code == 0:
             finished = True
             continue
+        if role.name.startswith("actor-") and code == 0:  # it saw the learner's `done`
+            continue
         raise RoleFailedError(
             f"The {role.name} (pid {role.pid}) {describe_exit(code)}; every role is stopped. "
             f"See {output_dir}/logs/{role.name}.log. The learner's checkpoints stay: continue "

@@ -10,7 +10,8 @@ TensorBoard scalars and `tfrl.export` at the end.
 Env steps are counted as the items the actors inserted into the replay table:
 episode ends are padded, so that is one item per driver step, i.e. the env steps
 plus one boundary step per episode (a 1-3% overcount on CartPole's 30-500-step
-episodes); Reverb keeps that count in its checkpoints, so it survives a restart. The learner copies it into
+episodes); Reverb keeps that count in its checkpoints, so it survives a restart.
+The learner copies it into
 `agent.env_step_counter` before each chunk, so exploration and learning-rate
 schedules mean what they mean in a single-process run.
 """
@@ -23,7 +24,14 @@ import time
 from typing import Any
 
 from tfrl.distributed.process import interrupt_on_sigterm
-from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
+from tfrl.distributed.spec import (
+    CONNECT_TIMEOUT,
+    REPLAY_TABLE,
+    VARIABLE_TABLE,
+    build_agent,
+    connect,
+    policy_variables,
+)
 from tfrl.distributed.status import write_status
 
 __all__ = ["check_replay_restored", "run_learner", "sample_batches"]
@@ -85,6 +93,8 @@ def run_learner(
     *,
     resume: bool = False,
     export: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    progress_every: float | None = 10.0,
 ) -> dict[str, Any]:
     """Trains until `run.total_env_steps` or `run.target_return`; returns the final status.
 
@@ -96,9 +106,11 @@ def run_learner(
         replay: the replay server's `host:port`.
         resume: restore the latest checkpoint in `output_dir/checkpoints` first.
         export: write `saved_models/<export>/<N>/` at the end. Default: no export.
+        connect_timeout: seconds to wait for the replay server before ReplayConnectionError.
+        progress_every: print a progress line (env steps, updates/s, replay size, latest
+            evaluation) every this many seconds. None: print none.
     """
     interrupt_on_sigterm()
-    import reverb
     import tensorflow as tf
     from tf_agents.experimental.distributed.reverb_variable_container import (
         ReverbVariableContainer,
@@ -125,7 +137,7 @@ def run_learner(
         history = History.from_dict(state["history"])
         resumed_from = int(state["train_steps"])
         saved_env_steps = int(state["env_steps"])
-    client = reverb.Client(replay)
+    client = connect(replay, "learner", connect_timeout)
     container = ReverbVariableContainer(replay, table_names=[VARIABLE_TABLE])
     variables = policy_variables(agent)
 
@@ -196,6 +208,24 @@ def run_learner(
         }
         manager.save(step, state)
 
+    started = last_progress = time.monotonic()
+
+    def progress(rate: float) -> None:
+        nonlocal last_progress
+        if progress_every is None or time.monotonic() - last_progress < progress_every:
+            return
+        last_progress = time.monotonic()
+        size = int(client.server_info()[REPLAY_TABLE].current_size)
+        parts = [
+            f"learner: env steps {int(agent.env_step_counter.numpy()):,}/{run.total_env_steps:,}",
+            f"{rate:,.0f} updates/s",
+            f"replay {size:,}",
+        ]
+        if history.eval_returns:
+            parts.append(f"eval {history.eval_returns[-1]:.1f}")
+        parts.append(f"{last_progress - started:,.0f} s")
+        print(" - ".join(parts), flush=True)
+
     status(done=False)
     try:
         while True:
@@ -224,6 +254,7 @@ def run_learner(
                 checkpoint()
                 fields["checkpoint_step"] = train_step
             status(train_steps_per_sec=rate, loss=loss, done=False)
+            progress(rate)
         if run.eval_every and (
             not history.eval_steps or history.eval_steps[-1] != int(agent.env_step_counter.numpy())
         ):
@@ -234,6 +265,8 @@ def run_learner(
             from tfrl.export import export as export_agent
 
             exported = export_agent(agent, os.path.join("saved_models", export))
+        variables["done"].assign(1)
+        container.push(variables)  # actors read it and stop
         status(done=True, stopped_by=reason, export_path=exported)
     finally:
         writer.close()

@@ -21,7 +21,7 @@ from tfrl.distributed.process import interrupt_on_sigterm
 from tfrl.distributed.spec import REPLAY_TABLE, VARIABLE_TABLE, build_agent, policy_variables
 from tfrl.distributed.status import write_status
 
-__all__ = ["KEEP_CHECKPOINTS", "make_tables", "serve"]
+__all__ = ["KEEP_CHECKPOINTS", "check_port", "make_tables", "serve"]
 
 KEEP_CHECKPOINTS = 2
 
@@ -71,6 +71,23 @@ def _prune(directory: str) -> None:
         shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
+def check_port(port: int) -> None:
+    """Fails in one line if `port` cannot be opened on every interface (as Reverb opens it)."""
+    import errno
+    import socket
+
+    from tfrl.ports import ServerStartError
+
+    try:
+        socket.create_server(("", port), family=socket.AF_INET).close()
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            why = f"port {port} is in use (another replay server?); pick another with --port"
+        else:
+            why = f"cannot open port {port} ({e.strerror or e}); pick another with --port"
+        raise ServerStartError(f"Cannot start the replay server: {why}.") from None
+
+
 def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> None:
     """Serves the run's tables on `port` until SIGTERM/SIGINT; loads the newest checkpoint.
 
@@ -80,11 +97,13 @@ def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> No
         port: the TCP port (Reverb listens on every interface of this machine).
         poll_seconds: how often the status file is refreshed.
     """
+    check_port(port)  # before TensorFlow and Reverb start: one line, not a gRPC traceback
     import reverb
 
     _, agent = build_agent(run)
     checkpoints = os.path.join(os.path.abspath(output_dir), "reverb")
     os.makedirs(checkpoints, exist_ok=True)
+    restoring = any(not n.startswith(".") for n in os.listdir(checkpoints))
     server = reverb.Server(
         make_tables(agent),
         port=port,
@@ -97,6 +116,10 @@ def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> No
         flush=True,
     )
     client = reverb.Client(f"localhost:{server.port}")
+    size = int(client.server_info()[REPLAY_TABLE].current_size)
+    if restoring:
+        print(f"Restored {size:,} replay items from {checkpoints}", flush=True)
+    print(f"Replay server ready on port {server.port}", flush=True)
     interrupt_on_sigterm()
     try:
         while True:

@@ -7,24 +7,72 @@ policy variables match without sending anything but tensors through Reverb.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from tfrl.errors import ConfigError, IncompatibleAgentError
+from tfrl.errors import ConfigError, IncompatibleAgentError, TfrlError
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "REPLAY_TABLE",
     "SUPPORTED_AGENTS",
     "VARIABLE_TABLE",
+    "ReplayConnectionError",
     "build_agent",
     "check_agent",
+    "connect",
     "parse_address",
     "policy_variables",
     "read_run",
+    "wait_for_variables",
 ]
 
 SUPPORTED_AGENTS = ("dqn", "ddqn")
 REPLAY_TABLE = "replay"
 VARIABLE_TABLE = "variables"  # tf_agents' ReverbVariableContainer default
+CONNECT_TIMEOUT = 60.0  # seconds a role waits for the replay server before giving up
+
+
+class ReplayConnectionError(TfrlError, ConnectionError):
+    """The replay server did not answer within the connect timeout."""
+
+
+def connect(replay: str, role: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A `reverb.Client` of `replay` once its server answers, else ReplayConnectionError.
+
+    Asks the server in one-second calls, so SIGTERM/SIGINT (KeyboardInterrupt)
+    stop the wait; prints "ROLE: connecting to ..." and "ROLE: connected ...".
+    """
+    import reverb
+
+    print(f"{role}: connecting to the replay server at {replay} ...", flush=True)
+    client = reverb.Client(replay)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.server_info(timeout=1)
+            break
+        except reverb.errors.ReverbError:
+            if time.monotonic() >= deadline:
+                raise ReplayConnectionError(
+                    f"{role}: no replay server answered at {replay} within {timeout:g} s. "
+                    f"Start `tfrl replay-server --port {replay.rpartition(':')[2]}` on that "
+                    "host first, check --replay HOST:PORT and the firewall, or wait longer "
+                    "with --connect-timeout SECONDS."
+                ) from None
+            time.sleep(0.2)
+    print(f"{role}: connected to {replay}", flush=True)
+    return client
+
+
+def wait_for_variables(client: Any, role: str) -> None:
+    """Waits, interruptibly, until the learner has published its policy variables once."""
+    said = False
+    while client.server_info(timeout=10)[VARIABLE_TABLE].current_size < 1:
+        if not said:
+            print(f"{role}: waiting for the learner to publish its policy ...", flush=True)
+            said = True
+        time.sleep(0.5)
 
 
 def check_agent(agent: str) -> None:
@@ -74,9 +122,16 @@ def build_agent(run: Any, seed_offset: int = 0):
 
 
 def policy_variables(agent: Any) -> dict[str, Any]:
-    """What the learner publishes and actors pull: the collect policy and the counters."""
+    """What the learner publishes and actors pull: the collect policy, the counters, `done`.
+
+    `done` (a new int32 variable, 0) is set to 1 in the learner's last push: actors
+    that read it stop, so hand-started actors end with the run on any machine.
+    """
+    import tensorflow as tf
+
     return {
         "policy": agent.collect_policy.variables(),
         "train_step": agent.train_step_counter,
         "env_steps": agent.env_step_counter,
+        "done": tf.Variable(0, dtype=tf.int32, trainable=False, name="done"),
     }

@@ -101,7 +101,7 @@ class Supervisor:
         return role
 
     def poll(self) -> list[tuple[Role, int]]:
-        """Restarts actors that died within their budget; returns the other exits.
+        """Restarts actors that died (exit code not 0) within their budget; returns the other exits.
 
         Returns:
             (role, exit code) for each role that ended and was not restarted.
@@ -119,7 +119,8 @@ class Supervisor:
             if code is None:
                 continue
             role.restart_times = [t for t in role.restart_times if now - t < RESTART_WINDOW]
-            if len(role.restart_times) < role.max_restarts:
+            # Exit 0 is a role that finished (an actor stops once the learner is done).
+            if code != 0 and len(role.restart_times) < role.max_restarts:
                 role.restart_times.append(now)
                 role.restarts += 1
                 self.restarts[role.name] = role.restarts
