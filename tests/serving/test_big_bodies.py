@@ -162,4 +162,8 @@ def test_a_hung_worker_is_stopped_and_answered_503():
     finally:
         codec.close()
     assert error.code is Code.UNAVAILABLE and "took over 1 s" in str(error)
-    assert not [pid for pid in hung if psutil.pid_exists(pid) and not _zombie(pid)]
+    # The hung worker is killed; on a loaded machine the kill can take a moment to land.
+    deadline = time.monotonic() + 15
+    while [pid for pid in hung if psutil.pid_exists(pid) and not _zombie(pid)]:
+        assert time.monotonic() < deadline, f"the hung worker {hung} is still alive after 15 s"
+        time.sleep(0.1)
