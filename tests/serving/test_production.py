@@ -206,7 +206,14 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
         assert 'entrypoint="GRPC"' in metrics and 'entrypoint="REST"' in metrics
     finally:
         process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=60)[0]
+        try:
+            output = process.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            # Still a failure, but the server (and its codec workers, which die with it)
+            # must not outlive the test.
+            process.kill()
+            process.communicate()
+            raise
     assert process.returncode == 0, output
     assert "Traceback" not in output
 
