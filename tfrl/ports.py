@@ -11,9 +11,16 @@ import socket
 
 from tfrl.errors import TfrlError
 
-__all__ = ["FLAGS", "ServerStartError", "check_ports", "listen"]
+__all__ = ["EVERY_INTERFACE", "FLAGS", "ServerStartError", "check_ports", "listen"]
 
-FLAGS = {"REST": "--rest_api_port", "gRPC": "--port", "Reverb": "--replay-port"}  # flag per port
+# The flag that sets each port: the launcher's Reverb port, `tfrl replay-server`'s own.
+FLAGS = {
+    "REST": "--rest_api_port",
+    "gRPC": "--port",
+    "Reverb": "--replay-port",
+    "replay server": "--port",
+}
+EVERY_INTERFACE = "0.0.0.0"  # where Reverb 0.14 listens: it takes no host
 
 
 class ServerStartError(TfrlError, OSError):

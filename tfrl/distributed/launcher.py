@@ -65,12 +65,9 @@ class DistributedResult:
 
 # Reverb 0.14's server listens on every interface whatever --host says, so ports are
 # probed there: a port another program holds on any address of this machine is refused.
-EVERY_INTERFACE = "0.0.0.0"
-
-
 def _free_port(port: int = 0) -> int:
     """`port` (0: a free one) if Reverb can listen on it, else ServerStartError."""
-    from tfrl.ports import listen
+    from tfrl.ports import EVERY_INTERFACE, listen
 
     sock = listen("Reverb", EVERY_INTERFACE, port)
     port = sock.getsockname()[1]

@@ -73,19 +73,9 @@ def _prune(directory: str) -> None:
 
 def check_port(port: int) -> None:
     """Fails in one line if `port` cannot be opened on every interface (as Reverb opens it)."""
-    import errno
-    import socket
+    from tfrl.ports import EVERY_INTERFACE, listen
 
-    from tfrl.ports import ServerStartError
-
-    try:
-        socket.create_server(("", port), family=socket.AF_INET).close()
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            why = f"port {port} is in use (another replay server?); pick another with --port"
-        else:
-            why = f"cannot open port {port} ({e.strerror or e}); pick another with --port"
-        raise ServerStartError(f"Cannot start the replay server: {why}.") from None
+    listen("replay server", EVERY_INTERFACE, port).close()
 
 
 def serve(run: Any, output_dir: str, port: int, poll_seconds: float = 2.0) -> None:
