@@ -1,9 +1,4 @@
-"""Big request bodies: decoded and encoded off the event loop, in worker lanes.
-
-These tests fork codec workers; they sort before the gRPC tests so the test
-process has no gRPC threads yet when they fork (as with `tfrl serve`, which
-forks its workers before gRPC starts).
-"""
+"""Big request bodies: decoded and encoded off the event loop, in worker lanes."""
 
 import asyncio
 import concurrent.futures

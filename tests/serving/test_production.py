@@ -220,10 +220,10 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path):
 
 def test_large_bodies_are_decoded_in_a_worker_beside_grpc(rest_and_grpc, tmp_path, monkeypatch):
     """Bodies over 16 KiB are decoded in a worker process, also while gRPC is active;
-    its errors come back intact. A worker killed while gRPC serves is replaced by a
-    clean-started one (not a fork of the threaded server, which can hang) that does not
-    re-run the program's main script nor import TensorFlow, and the next request is
-    answered."""
+    its errors come back intact. Workers are started clean (never a fork of the threaded
+    test process, which can hang); a worker killed while gRPC serves is replaced by one
+    that does not re-run the program's main script nor import TensorFlow, and the next
+    request is answered."""
     script = tmp_path / "main.py"
     script.write_text(f"open({str(tmp_path / 'main-ran')!r}, 'w').close()\n")
     main = types.ModuleType("__main__")
@@ -248,7 +248,7 @@ def test_large_bodies_are_decoded_in_a_worker_beside_grpc(rest_and_grpc, tmp_pat
     assert stub.Predict(request, timeout=30).model_spec.version.value == 1
 
     medium = server.codec.lanes[0]
-    assert [f["start"] for f in medium.facts()] == ["fork"]  # forked at start-up
+    assert [(f["start"], f["tensorflow"]) for f in medium.facts()] == [("spawn", False)]
     killed = medium.pids()
     assert killed, "no medium-body worker was started with the server"
     for pid in killed:

@@ -209,7 +209,7 @@ class Server:
             rest_socket = listen("REST", o.host, o.port)
             if o.grpc_port is not None:
                 listen("gRPC", o.host, o.grpc_port).close()  # probe; grpc binds it below
-            await codec.start()  # forked before models load and gRPC starts threads
+            await codec.start()
             await registry.refresh()
             app = _make_app(registry, o, codec, metrics)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)

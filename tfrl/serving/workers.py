@@ -8,26 +8,25 @@ go to worker processes, in two lanes: medium bodies (up to `LARGE_BODY_BYTES`)
 and large ones each have their own workers, so a 20 KiB request never queues
 behind a 10 MiB decode.
 
-The workers are forked when the server starts, from the event-loop thread,
-before any model loads and before gRPC starts, and warmed with one call each.
-A fork shares the server's imported modules, so a worker starts in
-milliseconds; it closes the sockets it inherited (so connections the server
-closes really close) and only ever runs the pure-Python/numpy codec. A worker
-dies with the thread that started it (`PR_SET_PDEATHSIG` on Linux, else a
-watchdog thread), so a killed server leaves no orphan.
+The workers are started clean when the server starts, before any model loads,
+and warmed with one call each: multiprocessing's "spawn" (a fresh interpreter
+that imports only numpy and the codec, never TensorFlow: signatures are sent
+with plain dtypes), which takes about half a second, once. They are never
+forked: the process that starts a server may already run TensorFlow's, gRPC's
+or its own threads (a test process, a notebook, an application that trained a
+model first), and a fork copies whatever locks those threads hold, so the child
+can hang on its first malloc or log line, and the interpreter then hangs at exit
+waiting for it. Unlike a plain "spawn", the child does not re-run the program's
+main script first (a script that starts a server without an
+`if __name__ == "__main__":` guard would start a second server in the worker; a
+program read from stdin could not start one at all). A worker dies with the
+thread that started it (`PR_SET_PDEATHSIG` on Linux, else a watchdog thread), so
+a killed server leaves no orphan.
 
 A worker that dies is replaced and the call retried once; a call that hangs
 past `timeout` kills the lane's workers and answers 503, so it cannot hold a
-model version forever. Replacements are never forked: by then the server runs
-TensorFlow's and gRPC's threads, and a fork copies whatever locks those threads
-hold, so the child can hang on its first malloc or log line. They are started
-clean instead (multiprocessing's "spawn": a fresh interpreter that imports
-only numpy and the codec, never TensorFlow: signatures are sent with plain
-dtypes), which takes about half a second, once, after a crash. Unlike a plain
-"spawn", it does not re-run the program's main script first (a script that
-starts a server without an `if __name__ == "__main__":` guard would start a
-second server in the worker; a program read from stdin could not restart one
-at all).
+model version forever. Stopping the server waits a bounded time for calls under
+way, then kills the workers that are left.
 """
 
 from __future__ import annotations
@@ -191,14 +190,12 @@ def _clean_spawn_context() -> multiprocessing.context.BaseContext:
 class _Lane:
     """One process pool; restarted when a worker dies or hangs.
 
-    The first pool forks its workers (the server has no threads of TensorFlow's
-    or gRPC's yet); every later one spawns them (see the module docstring).
+    Its workers are always started clean (see the module docstring).
     """
 
     def __init__(self, name: str, processes: int) -> None:
         self.name = name
         self.processes = processes
-        self.start_method = "fork"  # "spawn" once the first pool is started
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -206,14 +203,9 @@ class _Lane:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.processes,
-                mp_context=(
-                    multiprocessing.get_context("fork")
-                    if self.start_method == "fork"
-                    else _clean_spawn_context()
-                ),
+                mp_context=_clean_spawn_context(),
                 initializer=_init_worker,
             )
-            self.start_method = "spawn"
         return self._pool
 
     def facts(self) -> list[dict[str, Any]]:
@@ -236,11 +228,21 @@ class _Lane:
                 os.kill(pid, signal.SIGKILL)
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def close(self) -> None:
-        """Stops the workers, waiting for calls under way."""
+    def close(self, grace: float = 10.0) -> None:
+        """Stops the workers, waiting up to `grace` seconds for calls under way, then
+        kills those still running (a hung worker must not keep the process alive)."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        processes = dict(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace
+        for process in processes.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                logger.warning("A %s-body worker did not stop; killed it", self.name)
+                process.kill()
+                process.join(5.0)
 
 
 class CodecPool:
@@ -268,13 +270,12 @@ class CodecPool:
         return self._large if body_bytes > LARGE_BODY_BYTES else self._medium
 
     async def start(self) -> None:
-        """Forks every worker now and waits until each answers. Call it from the
-        server's event-loop thread (the workers die with it) before models load
-        and before gRPC starts."""
+        """Starts every worker now and waits until each answers. Call it from the
+        server's event-loop thread (the workers die with it)."""
         loop = asyncio.get_running_loop()
         started = []
         for lane in self.lanes:
-            pool = lane.executor()  # the fork happens at the first submit, in this thread
+            pool = lane.executor()  # workers start at the first submit, in this thread
             started += [loop.run_in_executor(pool, _pid) for _ in range(lane.processes)]
         await asyncio.wait_for(asyncio.gather(*started), self._timeout)
 
