@@ -24,8 +24,11 @@ demo: install
 cartpole: install
 	$(BIN)/python applications/cartpole.py
 
+# Two test processes: much of the suite waits on subprocesses (CLI, servers,
+# distributed roles) and leaves a core idle. loadfile keeps each file in one
+# process, in order (README blocks build on each other).
 test: install
-	$(BIN)/python -m pytest --durations=30
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
