@@ -14,6 +14,7 @@ import pytest
 
 from tests.serving.client import call, open_loop
 from tfrl.serving import BatchingOptions, Code, ModelConfig, Server, ServingError, batching, workers
+from tfrl.serving import server as server_module
 from tfrl.serving.codec import decode_request
 
 MODEL = "cartpole_dqn"
@@ -162,3 +163,27 @@ def test_a_hung_worker_is_stopped_and_answered_503():
     while [pid for pid in hung if psutil.pid_exists(pid) and not _zombie(pid)]:
         assert time.monotonic() < deadline, f"the hung worker {hung} is still alive after 15 s"
         time.sleep(0.1)
+
+
+def test_a_request_stuck_in_a_worker_delays_stopping_only_by_the_grace(dqn_base, monkeypatch):
+    """Stopping the server (Ctrl-C on `tfrl serve`) while a request waits on a stuck
+    worker gives it a bounded grace, then kills the worker: the stop is not ignored."""
+    monkeypatch.setattr(server_module, "SHUTDOWN_GRACE", 1.0)
+    monkeypatch.setattr(workers, "STOP_GRACE", 1.0)
+    server = Server([ModelConfig(MODEL, dqn_base)], port=0).start()
+    thread, medium = server._thread, server.codec.lanes[0]
+    (stuck_pid,) = medium.pids()
+    medium.executor().submit(time.sleep, 600)  # the lane's one worker is now stuck
+    body = json.dumps({"instances": [[0.5, 0.25, 0.125, 1.0]] * 800}).encode()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(call, "POST", f"{server.url}/v1/models/{MODEL}:predict", body, 120)
+        time.sleep(1.0)
+        assert not waiting.done()
+        start = time.perf_counter()
+        server.stop(timeout=60)
+        seconds = time.perf_counter() - start
+        with pytest.raises((OSError, http.client.HTTPException)):  # closed unanswered
+            waiting.result(timeout=30)
+    assert not thread.is_alive()
+    assert seconds < 15, f"stopping took {seconds:.1f} s"
+    assert not psutil.pid_exists(stuck_pid) or psutil.Process(stuck_pid).status() == "zombie"

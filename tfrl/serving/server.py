@@ -197,6 +197,7 @@ class Server:
         if o.metrics_path is not None:
             metrics = Metrics(registry.loaded_versions, registry.load_failures)
         codec = self.codec = CodecPool(o.codec_processes)
+        self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         runner = None
         rest_socket = None
@@ -212,7 +213,11 @@ class Server:
             await codec.start()
             await registry.refresh()
             app = _make_app(registry, o, codec, metrics)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # On stop, requests under way get SHUTDOWN_GRACE seconds (aiohttp's own
+            # default, 60 s, made Ctrl-C look ignored while a request waited).
+            runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+            )
             await runner.setup()
             await web.SockSite(runner, rest_socket).start()
             self.port = rest_socket.getsockname()[1]
@@ -278,15 +283,11 @@ class Server:
             raise RuntimeError("Server already started.")
 
         def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
             try:
-                loop.run_until_complete(self.run_async())
+                asyncio.run(self.run_async())  # also cancels what a stop left pending
             except BaseException as e:
                 self._startup_error = e
                 self._ready.set()
-            finally:
-                loop.close()
 
         self._thread = threading.Thread(target=main, name="tfrl-serve", daemon=True)
         self._thread.start()
@@ -312,6 +313,7 @@ class Server:
 
 
 SWITCH_INTERVAL = 0.0005  # seconds; see Server.serve_forever
+SHUTDOWN_GRACE = 10.0  # seconds requests under way get to finish when the server stops
 
 
 def freeze_startup_objects() -> None:

@@ -62,6 +62,7 @@ INLINE_BODY_BYTES = 16 * 1024  # bodies up to this size are decoded on the event
 LARGE_BODY_BYTES = 1024 * 1024  # bodies over this size go to the large lane
 INLINE_OUTPUT_VALUES = 4096  # answers with up to this many values are encoded inline
 LARGE_OUTPUT_VALUES = 64 * 1024  # answers with more values go to the large lane
+STOP_GRACE = 10.0  # seconds a stopping server waits for a worker's call under way
 _PR_SET_PDEATHSIG = 1
 
 
@@ -228,15 +229,16 @@ class _Lane:
                 os.kill(pid, signal.SIGKILL)
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def close(self, grace: float = 10.0) -> None:
-        """Stops the workers, waiting up to `grace` seconds for calls under way, then
-        kills those still running (a hung worker must not keep the process alive)."""
+    def close(self, grace: float | None = None) -> None:
+        """Stops the workers, waiting up to `grace` seconds (default `STOP_GRACE`) for
+        calls under way, then kills those still running (a hung worker must not keep
+        the process alive)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
         processes = dict(getattr(pool, "_processes", None) or {})
         pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + grace
+        deadline = time.monotonic() + (STOP_GRACE if grace is None else grace)
         for process in processes.values():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
