@@ -56,6 +56,11 @@ class Args:
     select: str = dataclasses.field(default="return", metadata={"choices": ("return", "g_mean")})
     """what picks the DQN's kept weights on validation: return (the env's DQNimb return) or
     g_mean (of its greedy labels; measured worse: benchmarks/results/)"""
+    td_weights: str = dataclasses.field(
+        default="balanced", metadata={"choices": ("balanced", "none")}
+    )
+    """balanced weighs each transition's TD loss by λ/|r| so both classes count alike in the
+    Q regression (ic.BalancedDDQN; same reward and targets); none is plain Double DQN"""
     num_envs: int = 16
     """episodes stepped together as one batch"""
     learning_rate: float = 2.5e-4
@@ -100,6 +105,12 @@ def load_split(args: Args, seed: int, split: str) -> ic.LabelledImages:
     return ic.load(ic.ImageClassificationConfig(**env_config(args, seed, split)))
 
 
+def reward_lambda(args: Args, seed: int) -> float:
+    """The env's λ for this seed: minority / majority images in its training split."""
+    train = load_split(args, seed, "train")
+    return train.minority_count / train.majority_count
+
+
 def train_dqn(args: Args, seed: int) -> tuple:
     """Trains Double DQN with the paper's CNN; returns (agent, env, seconds, kept env step).
 
@@ -110,14 +121,13 @@ def train_dqn(args: Args, seed: int) -> tuple:
     """
     if args.select not in ("g_mean", "return"):
         raise SystemExit(f"--select {args.select!r}: choose g_mean or return.")
+    if args.td_weights not in ("balanced", "none"):
+        raise SystemExit(f"--td-weights {args.td_weights!r}: choose balanced or none.")
     tfrl.set_seed(seed)
     env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=seed, **env_config(args, seed))
     image_shape = tuple(env.observation_spec().shape)
     num_labels = int(env.action_spec().maximum) + 1
-    agent = tfrl.agents.make(
-        "ddqn",
-        env,
-        q_network=ic.cnn(image_shape, num_labels),
+    config = tfrl.agents.DQNConfig(
         learning_rate=args.learning_rate,
         gamma=args.gamma,
         epsilon_end=0.05,
@@ -129,6 +139,17 @@ def train_dqn(args: Args, seed: int) -> tuple:
         target_update_period=200,
         replay_capacity=50_000,
     )
+    q_network = ic.cnn(image_shape, num_labels)
+    if args.td_weights == "balanced":
+        agent = ic.BalancedDDQN(
+            env.time_step_spec(),
+            env.action_spec(),
+            config,
+            q_network=q_network,
+            reward_lambda=reward_lambda(args, seed),
+        )
+    else:
+        agent = tfrl.agents.make("ddqn", env, config, q_network=q_network)
     eval_env, callbacks = None, []
     if args.validation_fraction > 0 and args.select == "return":
         eval_env = tfrl.envs.make(
