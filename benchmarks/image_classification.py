@@ -106,6 +106,7 @@ def main() -> int:
     parser.add_argument("--imbalance-ratio", type=float, default=0.1)
     parser.add_argument("--select", default="return", choices=["g_mean", "return"])
     parser.add_argument("--td-weights", default="balanced", choices=["balanced", "none"])
+    parser.add_argument("--epsilon-end", type=float, default=app.Args.epsilon_end)
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/image_classification.md")
     )
@@ -124,6 +125,7 @@ def main() -> int:
         imbalance_ratio=options.imbalance_ratio,
         select=options.select,
         td_weights=options.td_weights,
+        epsilon_end=options.epsilon_end,
         verbose=0,
         plot="",
     )
@@ -176,7 +178,9 @@ def main() -> int:
         )
         + f", the CNN of Lin et al. scaled to 8×8 (conv 16-32 3×3, dense 256), "
         f"Adam {args.learning_rate:g}, "
-        f"γ = {args.gamma:g}, {args.total_env_steps:,} env steps, {args.num_envs} envs; the "
+        f"γ = {args.gamma:g}, ε-greedy collection with ε from 1 to {args.epsilon_end:g} over "
+        f"the first {args.total_env_steps // 5:,} env steps, "
+        f"{args.total_env_steps:,} env steps, {args.num_envs} envs; the "
         f"greedy policy is evaluated on the validation split every {args.eval_every:,} env "
         + (
             "steps (the G-mean of its labels) "
