@@ -8,7 +8,9 @@ The agent sees one training image per step and answers with a label on
 `tfrl/ImageClassification-v0` (Lin et al. 2020): ±1 on minority samples,
 ±λ on majority ones (λ = ρ, the minority/majority ratio), and a wrong label
 on a minority sample ends the episode. Its Q-network is the paper's CNN (a
-Keras model), trained with Double DQN, γ = 0.1. The baseline is the same CNN
+Keras model), trained with Double DQN, γ = 0.1, whose TD loss weighs each
+transition by λ/|r| so both classes count alike in the Q regression
+(`BalancedDDQN`; `--td-weights none` for the plain loss). The baseline is the same CNN
 trained with cross-entropy and balanced class weights. Both are scored on the
 held-out test split (its natural class balance) by G-mean, the geometric mean
 of per-class recalls, and by minority recall/precision/F1. The classifier is
