@@ -105,6 +105,8 @@ def main() -> int:
     parser.add_argument("--baseline-epochs", type=int, default=100)
     parser.add_argument("--imbalance-ratio", type=float, default=0.1)
     parser.add_argument("--select", default="return", choices=["g_mean", "return"])
+    parser.add_argument("--td-weights", default="balanced", choices=["balanced", "none"])
+    parser.add_argument("--epsilon-end", type=float, default=app.Args.epsilon_end)
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/image_classification.md")
     )
@@ -122,6 +124,8 @@ def main() -> int:
         baseline_epochs=options.baseline_epochs,
         imbalance_ratio=options.imbalance_ratio,
         select=options.select,
+        td_weights=options.td_weights,
+        epsilon_end=options.epsilon_end,
         verbose=0,
         plot="",
     )
@@ -164,9 +168,19 @@ def main() -> int:
         f"Data: scikit-learn digits, minority digit 2 vs the rest, a different train/test "
         f"split and sample of twos per seed (the same for both methods); {split_sizes(sizes)}, "
         f"the training split after holding out {args.validation_fraction:.0%} per class for "
-        "validation, the test split at its natural balance. DQN: Double DQN, the CNN of "
-        f"Lin et al. scaled to 8×8 (conv 16-32 3×3, dense 256), Adam {args.learning_rate:g}, "
-        f"γ = {args.gamma:g}, {args.total_env_steps:,} env steps, {args.num_envs} envs; the "
+        "validation, the test split at its natural balance. DQN: Double DQN"
+        + (
+            " with a class-balanced TD loss (each transition's Huber TD error weighed "
+            "λ/|r|: 1 on majority samples, λ on minority ones; same reward, same targets; "
+            "`ic.BalancedDDQN`)"
+            if args.td_weights == "balanced"
+            else " (unweighted TD loss)"
+        )
+        + f", the CNN of Lin et al. scaled to 8×8 (conv 16-32 3×3, dense 256), "
+        f"Adam {args.learning_rate:g}, "
+        f"γ = {args.gamma:g}, ε-greedy collection with ε from 1 to {args.epsilon_end:g} over "
+        f"the first {args.total_env_steps // 5:,} env steps, "
+        f"{args.total_env_steps:,} env steps, {args.num_envs} envs; the "
         f"greedy policy is evaluated on the validation split every {args.eval_every:,} env "
         + (
             "steps (the G-mean of its labels) "

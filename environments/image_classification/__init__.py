@@ -1,5 +1,6 @@
 """Imbalanced image classification as a sequential decision (DQNimb, Lin et al. 2020)."""
 
+from environments.image_classification.agent import BalancedDDQN
 from environments.image_classification.baselines import cnn, fit_supervised
 from environments.image_classification.config import DATASETS, ImageClassificationConfig
 from environments.image_classification.data import DatasetNotFoundError, LabelledImages, load
@@ -11,6 +12,7 @@ from environments.image_classification.metrics import classification_report, g_m
 
 __all__ = [
     "DATASETS",
+    "BalancedDDQN",
     "DatasetNotFoundError",
     "ImageClassificationConfig",
     "ImageClassificationEnv",

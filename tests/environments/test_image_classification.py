@@ -191,3 +191,28 @@ def test_fit_supervised_reports_the_epoch_it_kept_after_predict():
     # At the cap, the last epoch's weights are kept (Keras restores only on a stop).
     capped = ic.fit_supervised(train, validation=train, epochs=2, patience=5)
     assert (capped.epochs_run, capped.kept_epoch) == (2, 2)
+
+
+def test_balanced_ddqn_weighs_td_errors_by_lambda_over_reward_size():
+    import tensorflow as tf
+    from tf_agents.specs import tensor_spec
+
+    env = tfrl.envs.make(ENV_ID, num_envs=2, seed=0)
+    network = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(2)])
+    agent = ic.BalancedDDQN(
+        env.time_step_spec(), env.action_spec(), q_network=network, reward_lambda=0.1
+    )
+    sample = tensor_spec.sample_spec_nest(agent.collect_data_spec, outer_dims=(3, 2), seed=0)
+    mid = tf.ones((3, 2), tf.int32)  # no episode boundary inside the samples
+    # A majority sample (|r| = λ), a minority one (|r| = 1) and an auto-reset step (r = 0).
+    reward = tf.constant([[0.1, 0.1], [-1.0, 1.0], [0.0, 0.1]])
+    experience = sample._replace(
+        step_type=mid, next_step_type=mid, reward=reward, discount=tf.ones((3, 2))
+    )
+    plain = tfrl.agents.DDQN._loss
+    weighted = agent._loss(experience).loss.numpy()
+    expected = plain(agent, experience, weights=tf.constant([1.0, 0.1, 1.0])).loss.numpy()
+    assert weighted == pytest.approx(expected)
+    assert weighted != pytest.approx(plain(agent, experience).loss.numpy())
+    with pytest.raises(ConfigError, match=r"reward_lambda=1\.5"):
+        ic.BalancedDDQN(env.time_step_spec(), env.action_spec(), reward_lambda=1.5)
