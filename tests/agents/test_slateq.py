@@ -261,7 +261,8 @@ def test_monte_carlo_carries_a_running_session_into_the_next_segment():
     # The session of item 4 goes on: it earns 2 and 6 and ends; its click (position 0)
     # shows in the next segment's first observation.
     _store(
-        agent, _segment([MID, MID, LAST], [MID, LAST, FIRST], [2.0, 6.0, 0.0], [1.0, 0.0, 1.0], [0, 1, 2])
+        agent,
+        _segment([MID, MID, LAST], [MID, LAST, FIRST], [2.0, 6.0, 0.0], [1.0, 0.0, 1.0], [0, 1, 2]),
     )
     assert int(replay.count) == 6
     assert replay.returns.numpy()[3] == 4 + 0.5 * (2 + 0.5 * 6)
