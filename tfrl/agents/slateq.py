@@ -360,9 +360,9 @@ class _ReturnReplay(tf.Module):
     was reset between segments (a checkpoint ends the episodes) is dropped.
 
     The tables are allocated whole: every checkpoint holds `capacity` ×
-    (user width + k × candidate width + 5) numbers however few rows are
+    (user width + k × candidate width + 7) numbers however few rows are
     filled, about 50 MB for the recsim preset's 200,000 rows (20 + 2 × 20 +
-    5 numbers each); lower `replay_capacity` or the checkpoints kept
+    7 numbers each); lower `replay_capacity` or the checkpoints kept
     (`max_to_keep`) if that matters.
     """
 
