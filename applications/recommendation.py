@@ -50,7 +50,7 @@ from environments.recommendation.baselines import (  # noqa: E402
     from_tf_policy,
     run_sessions,
 )
-from environments.recommendation.tuned import slateq_hparams  # noqa: E402
+from environments.recommendation.tuned import train_slateq  # noqa: E402
 
 ENV_ID = "tfrl/Recommendation-v0"
 EXIT_NO_WIN = 3
@@ -85,25 +85,17 @@ def parse_args() -> Args:
 
 
 def train(args: Args) -> tuple:
-    """Seeds, builds and trains slateq on the preset; returns (agent, history).
-
-    `tfrl.set_seed` comes first, so the agent's initial weights are drawn from
-    `args.seed` too and two runs with one seed give the same numbers.
-    """
-    tfrl.set_seed(args.seed)
-    env = tfrl.envs.make(ENV_ID, num_envs=args.num_envs, seed=args.seed, preset=args.preset)
-    agent = tfrl.agents.make("slateq", env, **slateq_hparams(args.preset))
-    trainer = tfrl.Trainer(agent, env, seed=args.seed)
-    start = time.perf_counter()
-    history = trainer.fit(
+    """Trains slateq on the preset (seeded by `args.seed`); returns (agent, history)."""
+    agent, history, seconds = train_slateq(
+        args.preset,
         args.total_env_steps,
-        eval_every=max(args.total_env_steps // 10, 1),
+        seed=args.seed,
+        num_envs=args.num_envs,
         eval_episodes=50,
         verbose=args.verbose,
     )
-    print(
-        f"Trained slateq for {trainer.env_steps} env steps in {time.perf_counter() - start:.0f} s"
-    )
+    steps = history.history["env_steps"][-1]
+    print(f"Trained slateq for {steps} env steps in {seconds:.0f} s (evaluations apart)")
     return agent, history
 
 

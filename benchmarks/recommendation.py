@@ -33,7 +33,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_agents  # noqa: E402
 
-import tfrl  # noqa: E402
 from environments.recommendation import RecommendationEnv, RecommendationVectorEnv  # noqa: E402
 from environments.recommendation.baselines import (  # noqa: E402
     MyopicPolicy,
@@ -43,7 +42,7 @@ from environments.recommendation.baselines import (  # noqa: E402
     run_sessions,
 )
 from environments.recommendation.env import make_config  # noqa: E402
-from environments.recommendation.tuned import slateq_hparams  # noqa: E402
+from environments.recommendation.tuned import slateq_hparams, train_slateq  # noqa: E402
 from tfrl.agents.slateq import SlateQConfig  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
@@ -86,13 +85,9 @@ def throughput(preset: str, num_envs: int = 64, seconds: float = 3.0) -> tuple[f
 
 
 def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fields):
-    tfrl.set_seed(seed)  # before the agent is built: its initial weights come from the seed
-    env = tfrl.envs.make(ENV_ID, num_envs=64, seed=seed, preset=preset, **fields)
-    agent = tfrl.agents.make("slateq", env, **slateq_hparams(preset))
-    trainer = tfrl.Trainer(agent, env, seed=seed)
-    start = time.perf_counter()
-    history = trainer.fit(steps, eval_every=max(steps // 10, 1), eval_episodes=100, verbose=0)
-    seconds = time.perf_counter() - start - history.eval_seconds
+    agent, history, seconds = train_slateq(
+        preset, steps, seed=seed, eval_episodes=100, verbose=0, **fields
+    )
     stats = run_sessions(from_tf_policy(agent), sessions, HELD_OUT_SEED, preset=preset, **fields)
     print(f"  {preset} seed {seed}: slateq {stats} ({seconds:.0f} s training)", flush=True)
     return stats, list(history.eval_steps), list(history.eval_returns), seconds

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import math
 from typing import Any
 
@@ -14,6 +13,7 @@ from tf_agents.agents import tf_agent
 from tf_agents.networks import network
 from tf_agents.policies import tf_policy
 from tf_agents.trajectories import policy_step
+from tf_agents.trajectories import time_step as ts
 
 from tfrl.agents import episodes
 from tfrl.agents.base import TfrlAgent
@@ -21,8 +21,6 @@ from tfrl.agents.config import AgentConfig
 from tfrl.errors import ConfigError, IncompatibleAgentError
 
 __all__ = ["SlateQ", "SlateQConfig", "SlateQNetwork", "SlateQPolicy"]
-
-logger = logging.getLogger(__name__)
 
 _SELECTIONS = ("auto", "exact", "greedy", "top_k")
 _TARGETS = ("q_learning", "sarsa", "monte_carlo")
@@ -53,12 +51,13 @@ class SlateQConfig(AgentConfig):
         target: "q_learning" (bootstrap from the best next slate), "sarsa"
             (from the next slate the collect policy showed) or "monte_carlo"
             (the discounted return to the session's end under the collect
-            policy: the agent keeps each collected segment's finished sessions
-            (once per segment, however often `train` is handed the same one),
-            the newest `replay_capacity` transitions, and draws `train_steps`
-            minibatches of `batch_size` from them per iteration; a segment of
-            `collect_env_steps` should hold several sessions per user; the
-            replay is in every checkpoint at full size, see `_ReturnReplay`).
+            policy: the agent stores each collected segment once, however
+            often `train` is handed the same one, keeps the newest
+            `replay_capacity` transitions, carries sessions still running at
+            a segment's end into the next segments until they finish, and
+            draws `train_steps` minibatches of `batch_size` finished
+            transitions per iteration; the replay is in every checkpoint at
+            full size, see `_ReturnReplay`).
             One-step targets bootstrap from the next observation, so they
             cannot see what it hides: when the session budget is not observed
             (`preset="recsim"`), only "monte_carlo" learns that poor documents
@@ -343,16 +342,28 @@ def _check_observation(observation_spec: Any, action_spec: Any) -> int:
 
 
 class _ReturnReplay(tf.Module):
-    """Finished-session transitions with their Monte-Carlo returns, for target="monte_carlo".
+    """Transitions with their Monte-Carlo returns, for target="monte_carlo".
 
     Per transition it keeps what the loss reads: the user features, the k
     shown documents' features, the click (slate position, k for none) and the
     discounted return to the session's end. The newest `capacity` are kept
-    (they are agent variables, so checkpoints hold them). The tables are
-    allocated whole: every checkpoint holds `capacity` × (user width + k ×
-    candidate width + 2) numbers however few rows are filled, about 50 MB for
-    the recsim preset's 200,000 rows (20 + 2 × 20 + 2 floats each); lower
-    `replay_capacity` or the checkpoints kept (`max_to_keep`) if that matters.
+    (they are agent variables, so checkpoints hold them).
+
+    Sessions are carried across segments: a step of a session still running
+    at a segment's end is stored at once with its return so far, marked
+    pending, and completed by the next segments (their rewards until the
+    session ends, discounted, are added; the last item's click, which shows
+    in the next segment's first observation, is filled in). Only finished
+    rows are drawn. Dropping the unfinished steps instead would keep a step
+    late in a segment only when its session ended soon after, which biases
+    the stored returns against what lengthens a session. A session whose env
+    was reset between segments (a checkpoint ends the episodes) is dropped.
+
+    The tables are allocated whole: every checkpoint holds `capacity` ×
+    (user width + k × candidate width + 7) numbers however few rows are
+    filled, about 50 MB for the recsim preset's 200,000 rows (20 + 2 × 20 +
+    7 numbers each); lower `replay_capacity` or the checkpoints kept
+    (`max_to_keep`) if that matters.
     """
 
     def __init__(self, capacity: int, observation_spec: dict, slate_size: int):
@@ -368,6 +379,14 @@ class _ReturnReplay(tf.Module):
         self.items = table([slate_size, width], tf.float32, "items")
         self.response = table([], tf.int32, "response")
         self.returns = table([], tf.float32, "returns")
+        # Pending rows: 1 while the session (or the row's click) is not known yet; `env`
+        # is the segment row that wrote it and `tail` the discount that multiplies the
+        # rewards still to come (γ^steps to the end of the last segment, times env discounts).
+        self.finished = table([], tf.float32, "finished")
+        self.pending = table([], tf.bool, "pending")
+        self.awaits_click = table([], tf.bool, "awaits_click")
+        self.env = table([], tf.int32, "env")
+        self.tail = table([], tf.float32, "tail")
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="count")
         # What the last stored segment looked like (see `fingerprint`): the Trainer
         # hands each segment to `train` `train_steps` times; it is stored once.
@@ -396,49 +415,90 @@ class _ReturnReplay(tf.Module):
             ]
         )
 
-    def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> tf.Tensor:
-        """Adds the [B, T] segment's transitions whose session ended inside it.
+    def _complete(self, experience: Any, returns: tf.Tensor, gamma: float) -> None:
+        """Carries the pending rows into the [B, T] segment that follows them."""
+        first = experience.step_type[:, 0]
+        reset = tf.equal(first, ts.StepType.FIRST)  # the env was reset: the session is lost
+        boundary = tf.equal(first, ts.StepType.LAST)  # the session ended with the last segment
+        ends = tf.reduce_any(tf.equal(experience.next_step_type, ts.StepType.LAST), axis=1)
+        # What the session earned in this segment, and the discount across it if it goes on.
+        head = tf.where(boundary, 0.0, tf.cast(returns[:, 0], tf.float32))
+        across = tf.reduce_prod(gamma * tf.cast(experience.discount, tf.float32), axis=1)
+        click = tf.cast(experience.observation["response"][:, 0], tf.int32)
 
-        Item t's click shows in item t + 1's `response`, so a row's last item
-        is left out; so are boundaries and the steps of sessions still running
-        (they are dropped, not carried into the next segment: the stored
-        sessions are biased toward short ones unless a segment holds several
-        sessions per user). Returns the fraction of the segment's steps stored.
+        env = self.env
+        pending = self.pending
+
+        def by_env(values: tf.Tensor) -> tf.Tensor:
+            return tf.gather(values, env)
+
+        lost = pending & by_env(reset)
+        done = pending & ~by_env(reset) & by_env(boundary | ends)
+        self.returns.assign(self.returns + tf.where(pending & ~lost, self.tail * by_env(head), 0.0))
+        self.response.assign(tf.where(self.awaits_click & ~lost, by_env(click), self.response))
+        self.tail.assign(tf.where(pending, self.tail * by_env(across), self.tail))
+        self.finished.assign(tf.where(done, 1.0, self.finished))
+        self.pending.assign(pending & ~lost & ~done)
+        self.awaits_click.assign(tf.zeros_like(self.awaits_click))
+
+    def add(self, experience: Any, slates: tf.Tensor, gamma: float) -> tf.Tensor:
+        """Stores the [B, T] segment's transitions and completes the pending ones.
+
+        Item t's click shows in item t + 1's `response` (the last item's in
+        the next segment's first observation). Boundary items are left out.
+        Returns the number of rows stored.
         """
         observation = experience.observation
         returns = episodes.discounted_returns(experience, gamma)
-        known = episodes.complete_episode_mask(experience)[:, :-1]
-        index = tf.where(known > 0)[-self.capacity :]
+        self._complete(experience, returns, gamma)
+
+        last = tf.shape(experience.reward)[1] - 1
+        known = tf.cast(episodes.complete_episode_mask(experience), tf.bool)
+        real = ~experience.is_boundary()
+        # The discount from each item to the segment's end, for steps of a running session.
+        step_discount = gamma * tf.cast(experience.discount, tf.float32)
+        tail = tf.math.cumprod(step_discount, axis=1, reverse=True)
+        index = tf.where(real)[-self.capacity :]
         count = tf.shape(index, out_type=tf.int64)[0]
+        position = tf.cast(index[:, 1], tf.int32)
+        at_end = tf.equal(position, last)
         candidates = tf.gather_nd(tf.cast(observation["candidates"], tf.float32), index)
         shown = tf.gather_nd(slates, index)
+        next_response = tf.concat(
+            [observation["response"][:, 1:], observation["response"][:, -1:]], axis=1
+        )
+        finished = tf.gather_nd(known, index) & ~at_end
         rows = (self.count + tf.range(count)) % self.capacity
-        self.user.scatter_nd_update(
-            rows[:, None], tf.gather_nd(tf.cast(observation["user"], tf.float32), index)
-        )
-        self.items.scatter_nd_update(rows[:, None], tf.gather(candidates, shown, batch_dims=1))
-        response = tf.cast(observation["response"][:, 1:], tf.int32)
-        self.response.scatter_nd_update(rows[:, None], tf.gather_nd(response, index))
-        self.returns.scatter_nd_update(
-            rows[:, None], tf.gather_nd(tf.cast(returns, tf.float32), index)
-        )
+
+        def put(table: tf.Variable, values: tf.Tensor) -> None:
+            table.scatter_nd_update(rows[:, None], values)
+
+        put(self.user, tf.gather_nd(tf.cast(observation["user"], tf.float32), index))
+        put(self.items, tf.gather(candidates, shown, batch_dims=1))
+        put(self.response, tf.gather_nd(tf.cast(next_response, tf.int32), index))
+        put(self.returns, tf.gather_nd(tf.cast(returns, tf.float32), index))
+        put(self.finished, tf.cast(finished, tf.float32))
+        put(self.pending, ~finished)
+        put(self.awaits_click, at_end)
+        put(self.env, tf.cast(index[:, 0], tf.int32))
+        put(self.tail, tf.where(tf.gather_nd(known, index), 0.0, tf.gather_nd(tail, index)))
         self.count.assign_add(count)
-        return tf.cast(count, tf.float32) / tf.cast(tf.maximum(tf.size(known), 1), tf.float32)
+        return count
 
     def sample(self, batch_size: int) -> tuple:
         """(user, items, response, return, weight) of `batch_size` uniform draws.
 
-        Before anything is stored, the draws are of row 0 with weight 0.
+        Rows still pending (and, before anything is stored, the draws of row
+        0) get weight 0.
         """
         size = tf.minimum(self.count, self.capacity)
         rows = tf.random.uniform([batch_size], 0, tf.maximum(size, 1), dtype=tf.int64)
-        valid = tf.fill([batch_size], tf.cast(size > 0, tf.float32))
         return (
             tf.gather(self.user, rows),
             tf.gather(self.items, rows),
             tf.gather(self.response, rows),
             tf.gather(self.returns, rows),
-            valid,
+            tf.gather(self.finished, rows),
         )
 
 
@@ -608,31 +668,13 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         loss = td_loss + c.choice_loss_weight * choice_loss
         return tf_agent.LossInfo(loss, {"td_loss": td_loss, "choice_loss": choice_loss})
 
-    _warned_censored = False
-
-    def _warn_censored(self, stored: np.ndarray) -> None:
-        """Once per agent: most of a segment's steps belong to sessions it did not finish."""
-        if not self._warned_censored:
-            self._warned_censored = True
-            logger.warning(
-                "slateq target='monte_carlo': only %.0f%% of a collected segment's steps "
-                "were in sessions that ended inside it; the others are dropped, and the "
-                "values learn mostly from short sessions. Raise collect_env_steps so that "
-                "each env plays several whole sessions per segment.",
-                100 * float(stored),
-            )
-
     def _train(self, experience, weights=None):
         if self.config.target == "monte_carlo":
             # The Trainer hands over each collected segment train_steps times: store it once.
             fingerprint = self._returns.fingerprint(experience)
             if tf.reduce_any(tf.not_equal(self._returns.stored, fingerprint)):
-                stored = self._returns.add(
-                    experience, self._slates(experience.action), self.config.gamma
-                )
+                self._returns.add(experience, self._slates(experience.action), self.config.gamma)
                 self._returns.stored.assign(fingerprint)
-                if stored < 0.5:
-                    tf.numpy_function(self._warn_censored, [stored], [])
         with tf.GradientTape() as tape:
             info = self._loss(experience, weights, training=True)
         variables = self._network.trainable_variables
