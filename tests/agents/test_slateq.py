@@ -284,6 +284,26 @@ def test_monte_carlo_drops_a_running_session_when_the_env_was_reset():
     assert not replay.pending.numpy()[3] and replay.returns.numpy()[3] == 4.0
 
 
+def test_monte_carlo_drops_the_running_sessions_of_env_rows_no_longer_collected():
+    """Trained again with fewer envs, the rows of the envs that are gone are dropped,
+    not looked up out of range; the others are carried on."""
+    env = tfrl.envs.make("tfrl/Recommendation-v0", num_envs=1, seed=0, **TINY)
+    agent = tfrl.agents.make("slateq", env, target="monte_carlo", gamma=0.5, replay_capacity=100)
+    replay = agent._returns
+    two_rows = tf.nest.map_structure(
+        lambda a, b: tf.concat([a, b], 0), _session_segment(), _session_segment()
+    )
+    _store(agent, two_rows)
+    np.testing.assert_array_equal(np.flatnonzero(replay.pending.numpy()), [3, 7])
+    _store(
+        agent,
+        _segment([MID, MID, LAST], [MID, LAST, FIRST], [2.0, 6.0, 0.0], [1.0, 0.0, 1.0], [0, 1, 2]),
+    )
+    assert replay.returns.numpy()[3] == 4 + 0.5 * (2 + 0.5 * 6)  # env row 0 carried on
+    assert replay.finished.numpy()[3] == 1
+    assert not replay.pending.numpy()[7] and replay.finished.numpy()[7] == 0  # row 1: gone
+
+
 def test_relative_values_are_the_no_click_value_plus_an_advantage_of_the_candidate():
     from tfrl.agents.slateq import SlateQNetwork
 

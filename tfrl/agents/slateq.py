@@ -426,14 +426,18 @@ class _ReturnReplay(tf.Module):
         across = tf.reduce_prod(gamma * tf.cast(experience.discount, tf.float32), axis=1)
         click = tf.cast(experience.observation["response"][:, 0], tf.int32)
 
-        env = self.env
+        # A row written by an env row this segment does not have (training goes on
+        # with fewer envs, whose new Trainer reset them) is lost too.
+        batch = tf.shape(first)[0]
         pending = self.pending
+        gone = pending & (self.env >= batch)
+        env = tf.minimum(self.env, batch - 1)
 
         def by_env(values: tf.Tensor) -> tf.Tensor:
             return tf.gather(values, env)
 
-        lost = pending & by_env(reset)
-        done = pending & ~by_env(reset) & by_env(boundary | ends)
+        lost = pending & (gone | by_env(reset))
+        done = pending & ~lost & by_env(boundary | ends)
         self.returns.assign(self.returns + tf.where(pending & ~lost, self.tail * by_env(head), 0.0))
         self.response.assign(tf.where(self.awaits_click & ~lost, by_env(click), self.response))
         self.tail.assign(tf.where(pending, self.tail * by_env(across), self.tail))
