@@ -84,11 +84,13 @@ def throughput(preset: str, num_envs: int = 64, seconds: float = 3.0) -> tuple[f
     return vector_rate, steps * num_envs / (time.perf_counter() - start)
 
 
-def train_and_evaluate(preset: str, seed: int, steps: int, sessions: int, **fields):
+def train_and_evaluate(
+    preset: str, seed: int, steps: int, sessions: int, session_seed: int = HELD_OUT_SEED, **fields
+):
     agent, history, seconds = train_slateq(
         preset, steps, seed=seed, eval_episodes=100, verbose=0, **fields
     )
-    stats = run_sessions(from_tf_policy(agent), sessions, HELD_OUT_SEED, preset=preset, **fields)
+    stats = run_sessions(from_tf_policy(agent), sessions, session_seed, preset=preset, **fields)
     print(f"  {preset} seed {seed}: slateq {stats} ({seconds:.0f} s training)", flush=True)
     return stats, list(history.eval_steps), list(history.eval_returns), seconds
 
@@ -127,6 +129,12 @@ def main() -> int:
     parser.add_argument("--recsim-steps", type=int, default=200_000, help="likewise")
     parser.add_argument("--sessions", type=int, default=1_000)
     parser.add_argument(
+        "--session-seed",
+        type=int,
+        default=HELD_OUT_SEED,
+        help="seed of the first held-out session (use a range no tuning has looked at)",
+    )
+    parser.add_argument(
         "--presets",
         nargs="+",
         default=["default", "recsim"],
@@ -155,7 +163,7 @@ def main() -> int:
         "",
         "Each seed trains `slateq` (64 users per batch; its settings for the preset, from "
         "`tfrl/agents/tuned/slateq.yaml`, are listed under each table) and then plays "
-        f"{args.sessions} held-out sessions (seeds {HELD_OUT_SEED}+, never trained on); the "
+        f"{args.sessions} held-out sessions (seeds {args.session_seed}+, never trained on); the "
         "baselines play the same sessions. ± is the 95% confidence interval of the mean "
         "(1.96 standard errors); CTR = clicks per slate shown.",
         "",
@@ -176,7 +184,7 @@ def main() -> int:
         )
         print(f"{name}: baselines", flush=True)
         baselines = {
-            label: run_sessions(cls, args.sessions, HELD_OUT_SEED, preset=preset, **fields)
+            label: run_sessions(cls, args.sessions, args.session_seed, preset=preset, **fields)
             for label, cls in BASELINES.items()
         }
         baselines_by_preset[name] = baselines
@@ -189,7 +197,9 @@ def main() -> int:
         ]
         runs = []
         for seed in args.seeds:
-            runs.append(train_and_evaluate(preset, seed, steps, args.sessions, **fields))
+            runs.append(
+                train_and_evaluate(preset, seed, steps, args.sessions, args.session_seed, **fields)
+            )
             section = _section(header, args.seeds, runs, baselines)
             if len(runs) < len(args.seeds):  # a partial file, in case the run is cut short
                 partial = [f"PARTIAL: {len(runs)} of {len(args.seeds)} seeds of {name} done.", ""]
