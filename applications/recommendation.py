@@ -12,9 +12,9 @@ slates, the myopic click-maximizer, the quality-first oracle (it sees the
 hidden quality) and SlateQ. Prints and writes the mean ± 95% CI of minutes
 watched per session and the click-through rate (clicks per slate), plus a
 learning-curve PNG, then exports the recommender to
-`saved_models/recommender/<N>/` (serving_default: user and candidate
-features in, slate and per-candidate scores out) and checks that the reloaded
-export picks the same slates.
+`saved_models/recommender/<N>/` (`recommender_recsim/` for the recsim preset;
+serving_default: user and candidate features in, slate and per-candidate
+scores out) and checks that the reloaded export picks the same slates.
 
 Exit status: 0 on success; 3 (`EXIT_NO_WIN`) when SlateQ's held-out minutes
 per session are not clear of the myopic click-maximizer's (95% CIs
@@ -32,8 +32,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
+from typing import Any
 
 from tfrl.cli import flags
 from tfrl.console import quiet
@@ -71,7 +74,8 @@ class Args:
     results_dir: str = "runs/recommendation"
     """where results.md and learning_curve.png go"""
     export_base: str = "saved_models"
-    """where the SavedModel goes (<base>/recommender/<version>/)"""
+    """where the SavedModel goes (<base>/recommender/<version>/; recommender_recsim/ for the
+    recsim preset, whose inputs differ)"""
     serve_once: bool = False
     """serve the export with `tfrl serve` on 127.0.0.1 and answer one :predict request"""
     verbose: int = 1
@@ -114,7 +118,7 @@ def main(args: Args) -> int:
     os.makedirs(args.results_dir, exist_ok=True)
     _write_results(args, table, history, results)
 
-    path = tfrl.export(agent, os.path.join(args.export_base, "recommender"))
+    path = tfrl.export(agent, os.path.join(args.export_base, _model_name(args)))
     _check_export(agent, path, args)
     print(f"Exported to {path} (serving_default: user, candidates → slate, scores)")
     if args.serve_once:
@@ -198,8 +202,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _model_name(args: Args) -> str:
+    """The export's name: presets have different inputs, so each has its own model."""
+    return "recommender" if args.preset == "default" else f"recommender_{args.preset}"
+
+
 def _serve_once(base_path: str, args: Args) -> None:
     """Starts `tfrl serve`, sends one user with its candidates, prints the answer, stops."""
+    with tempfile.TemporaryFile() as log:  # the server's stderr, shown if it fails
+        _serve_and_ask(base_path, args, log)
+
+
+def _serve_and_ask(base_path: str, args: Args, log: Any) -> None:
     port, grpc_port = _free_port(), _free_port()
     tfrl_cli = os.path.join(os.path.dirname(sys.executable), "tfrl")
     server = subprocess.Popen(
@@ -207,7 +221,7 @@ def _serve_once(base_path: str, args: Args) -> None:
             tfrl_cli,
             "serve",
             "--model_name",
-            "recommender",
+            _model_name(args),
             "--model_base_path",
             base_path,
             "--rest_api_port",
@@ -216,7 +230,7 @@ def _serve_once(base_path: str, args: Args) -> None:
             str(grpc_port),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         env = tfrl.envs.make(ENV_ID, seed=7, preset=args.preset)
@@ -227,7 +241,7 @@ def _serve_once(base_path: str, args: Args) -> None:
                 "candidates": np.round(observation["candidates"].numpy(), 3).tolist(),
             }
         }
-        url = f"http://127.0.0.1:{port}/v1/models/recommender:predict"
+        url = f"http://127.0.0.1:{port}/v1/models/{_model_name(args)}:predict"
         answer = None
         for _ in range(240):
             try:
@@ -235,9 +249,13 @@ def _serve_once(base_path: str, args: Args) -> None:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     answer = json.loads(response.read())
                 break
+            except urllib.error.HTTPError as e:  # the server answered: an error, not a wait
+                raise SystemExit(f"tfrl serve answered {e.code}: {e.read().decode()}") from None
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit("tfrl serve exited before answering") from None
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace").strip()[-2000:]
+                    raise SystemExit(f"tfrl serve exited before answering:\n{tail}") from None
                 time.sleep(0.5)
         if answer is None:
             raise SystemExit("tfrl serve did not answer within 2 minutes")

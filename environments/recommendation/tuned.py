@@ -49,7 +49,8 @@ def train_slateq(
     `tfrl.set_seed(seed)` comes first, so the agent's initial weights are drawn
     from `seed` too and two runs with one seed give the same numbers (with the
     same TensorFlow thread counts). The greedy policy is evaluated on
-    `eval_episodes` sessions ten times along the way (the learning curve);
+    `eval_episodes` sessions about every tenth of the budget (at each collect
+    iteration that crosses a tenth: the learning curve);
     `seconds` is the training time without those evaluations. `fields` are
     config overrides for `tfrl.envs.make` (e.g. `session_features=True`).
     """
