@@ -224,7 +224,7 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    _plot(curves, baselines_by_preset, args.output.replace(".md", ".png"))
+    _plot(curves, baselines_by_preset, args.output.replace(".md", ".png"), args.seeds)
     atomic_write_text(args.output, text)
     return 0
 
@@ -315,7 +315,7 @@ def _speed() -> list[str]:
     ]
 
 
-def _plot(curves: dict, baselines: dict, path: str) -> None:
+def _plot(curves: dict, baselines: dict, path: str, seeds: list[int]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,8 +325,8 @@ def _plot(curves: dict, baselines: dict, path: str) -> None:
         return
     fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4))
     for ax, (preset, runs) in zip(np.atleast_1d(axes), curves.items()):
-        for i, (steps, returns) in enumerate(runs):
-            ax.plot(steps, returns, marker="o", label=f"slateq seed {i}")
+        for seed, (steps, returns) in zip(seeds, runs):
+            ax.plot(steps, returns, marker="o", label=f"slateq seed {seed}")
         for (name, stats), style in zip(baselines[preset].items(), ("--", ":", "-.")):
             ax.axhline(stats.mean, linestyle=style, color="gray", label=name)
         ax.set_title(f"tfrl/Recommendation-v0, preset={preset}")
