@@ -391,3 +391,10 @@ def test_a_seeded_run_does_not_depend_on_what_ran_before_it_in_the_process():
     ).stdout
     fresh = json.loads(out.split("RESULT ", 1)[1])
     assert fresh == json.loads(json.dumps(first))
+
+
+@pytest.mark.parametrize("name", ["dqn", "ppo", "reinforce"])
+def test_agents_that_cannot_act_on_a_slate_point_to_slateq(name):
+    env = tfrl.envs.make("tfrl/Recommendation-v0", seed=0, **TINY)
+    with pytest.raises(IncompatibleAgentError, match="Agents that fit it: 'slateq'"):
+        tfrl.agents.make(name, env)

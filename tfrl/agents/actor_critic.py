@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tf_agents.networks import actor_distribution_network, network, sequential, value_network
 
-from tfrl.agents.base import is_discrete, num_actions, require_single_observation
+from tfrl.agents.base import fitting_agents, is_discrete, num_actions, require_single_observation
 from tfrl.agents.networks import as_network, check_output_shape
 from tfrl.errors import IncompatibleAgentError
 
@@ -30,8 +30,9 @@ def _check_action_spec(action_spec: Any, agent: str) -> None:
     if action_spec.dtype.is_integer and not is_discrete(action_spec):
         raise IncompatibleAgentError(
             f"{agent!r} supports one Discrete action or a Box of floats, but this "
-            f"environment's action spec is {action_spec}. Agents that fit it: none yet; "
-            "wrap the env so its action space is Discrete (e.g. flatten MultiDiscrete)."
+            f"environment's action spec is {action_spec}. Agents that fit it: "
+            + fitting_agents(action_spec, "none; wrap the env so its action space is Discrete")
+            + "."
         )
 
 

@@ -72,8 +72,27 @@ def require_discrete(action_spec: Any, agent: str, alternatives: str) -> None:
         raise IncompatibleAgentError(
             f"{agent!r} needs a discrete action space (gymnasium Discrete: one integer "
             f"action from 0 to n-1), but this environment's action spec is {action_spec}. "
-            f"Agents that fit it: {alternatives}."
+            f"Agents that fit it: {fitting_agents(action_spec, alternatives)}."
         )
+
+
+def is_slate(action_spec: Any) -> bool:
+    """A vector of integer ids (gymnasium MultiDiscrete), e.g. a recommended slate."""
+    return (
+        not isinstance(action_spec, (dict, list, tuple))
+        and action_spec.dtype.is_integer
+        and action_spec.shape.rank == 1
+    )
+
+
+def fitting_agents(action_spec: Any, otherwise: str) -> str:
+    """What to suggest for an action spec an agent refused: slates go to 'slateq'."""
+    if is_slate(action_spec):
+        return (
+            "'slateq' (a slate of distinct candidate ids, as tfrl/Recommendation-v0's); "
+            "for other MultiDiscrete actions, wrap the env so its action space is Discrete"
+        )
+    return otherwise
 
 
 def require_single_observation(observation_spec: Any, agent: str) -> None:
