@@ -26,6 +26,7 @@ import dataclasses
 import gc
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -274,8 +275,20 @@ class Server:
         """
         freeze_startup_objects()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(self.run_async())
+
+        def terminate(signum: int, frame: Any) -> None:
+            # SIGTERM (what process managers send) stops serving as Ctrl-C does:
+            # requests under way get their grace and the workers are shut down.
+            if self._loop is None or self._stopped is None:
+                raise KeyboardInterrupt  # still starting: stop there
+            self._loop.call_soon_threadsafe(self._stopped.set)
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(self.run_async())
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def start(self, timeout: float = 120.0) -> Server:
         """Serves from a background thread; returns once the port is open."""
