@@ -369,10 +369,11 @@ def report(seeds, runs, loop_runs, command, repeat=None, versions="") -> str:
             "## Loop comparison (same agent, equal replay ratio)",
             "",
             "tfrl's DQN as shipped (same network, batch, replay and replay ratio on both "
-            "sides), driven by tfrl's Trainer (8 envs, compiled collect and train phases) and by "
-            "the TF-Agents tutorial's loop (1 env, 1 env step per iteration, a train step each "
-            "time one is due at the same ratio). Env steps/s over a fixed budget after "
-            "learning_starts, no evaluation.",
+            "sides), driven by tfrl's Trainer (8 envs, compiled collect and train phases; the "
+            "train phase compiled with XLA when the row sets jit_compile) and by the TF-Agents "
+            "tutorial's loop (1 env, 1 env step per iteration, a train step each time one is "
+            "due at the same ratio, `agent.train` wrapped in `common.function` as the tutorial "
+            "does). Env steps/s over a fixed budget after learning_starts, no evaluation.",
             "",
             "| seed | train steps per env step | tfrl env steps/s | tutorial loop env steps/s "
             "| ratio |",

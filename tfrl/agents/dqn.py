@@ -52,6 +52,11 @@ class DQNConfig(AgentConfig):
         learning_rate_decay_steps: env steps of that decay. Default 50,000.
         double_q: Double DQN targets (the online network picks the next action, the
             target network values it), as the `ddqn` agent always does. Default False.
+        jit_compile: compile the Trainer's train phase (replay sampling and all
+            `train_steps` gradient steps) as one XLA computation. On 2 CPU cores, 256
+            gradient steps of batch 64 ran 3.2x faster with 64-64 hidden units, 1.8x
+            with 128-128, and no faster with 256-256. Still deterministic per seed,
+            but not bit-identical to the same run without XLA. Default False.
     """
 
     learning_rate: float = 2.3e-3
@@ -70,6 +75,7 @@ class DQNConfig(AgentConfig):
     learning_rate_end: float | None = None
     learning_rate_decay_steps: int = 50_000
     double_q: bool = False
+    jit_compile: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,8 +88,9 @@ class DQNConfig(AgentConfig):
             raise ConfigError(
                 f"learning_rate_decay_steps={self.learning_rate_decay_steps} must be ≥ 1."
             )
-        if not isinstance(self.double_q, bool):
-            raise ConfigError(f"double_q={self.double_q!r} must be True or False.")
+        for name in ("double_q", "jit_compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be True or False.")
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be in [0, 1].")

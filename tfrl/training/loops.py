@@ -15,7 +15,7 @@ from tf_agents.drivers import dynamic_step_driver
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.utils import common
 
-from tfrl.training.seeding import sample_replay
+from tfrl.training.seeding import replay_last_id, sample_replay
 
 __all__ = [
     "make_collect_fn",
@@ -44,21 +44,33 @@ def make_collect_fn(env: Any, policy: Any, observers: list[Callable], num_steps:
 
 
 def make_off_policy_train_fn(
-    agent: Any, replay: Any, batch_size: int, train_steps: int, generator: tf.random.Generator
+    agent: Any,
+    replay: Any,
+    batch_size: int,
+    train_steps: int,
+    generator: tf.random.Generator,
+    jit_compile: bool = False,
 ):
     """Returns `train() -> mean loss` doing `train_steps` sampled gradient steps.
 
     Samples are drawn with `generator` (see `tfrl.training.seeding.sample_replay`).
+    With `jit_compile`, the whole phase (sampling and gradient steps) is one XLA
+    computation: much faster for small networks, whose steps are mostly op overhead.
     """
     sequence_length = agent.train_sequence_length
 
-    @tf.function
-    def train() -> tf.Tensor:
+    @tf.function(jit_compile=jit_compile)
+    def steps(last_id: tf.Tensor) -> tf.Tensor:
         total = tf.constant(0.0)
         for _ in tf.range(train_steps):
-            experience = sample_replay(replay, generator, batch_size, sequence_length)
+            experience = sample_replay(replay, generator, batch_size, sequence_length, last_id)
             total += agent.train(experience).loss
         return total / float(train_steps)
+
+    @tf.function
+    def train() -> tf.Tensor:
+        # The buffer does not change during the phase: read its end once, outside XLA.
+        return steps(replay_last_id(replay, sequence_length))
 
     return train
 

@@ -33,7 +33,14 @@ from tf_agents.utils import nest_utils
 
 from tfrl.errors import check_whole_number
 
-__all__ = ["GeneratorPolicy", "derive_seed", "make_generator", "sample_replay", "set_seed"]
+__all__ = [
+    "GeneratorPolicy",
+    "derive_seed",
+    "make_generator",
+    "replay_last_id",
+    "sample_replay",
+    "set_seed",
+]
 
 
 def set_seed(seed: int) -> None:
@@ -171,22 +178,39 @@ class GeneratorPolicy(tf_policy.TFPolicy):
         return policy_step.PolicyStep(action, greedy.state, greedy.info)
 
 
+def replay_last_id(
+    replay: tf_uniform_replay_buffer.TFUniformReplayBuffer, num_steps: int | None
+) -> tf.Tensor:
+    """The buffer's last written id, after checking it holds a whole window of `num_steps`.
+
+    Reading it takes a lock, which XLA cannot compile: a compiled train phase
+    reads it once, before, and passes it to `sample_replay`.
+    """
+    last_id = replay._get_last_id()
+    min_id, max_id = tf_uniform_replay_buffer._valid_range_ids(
+        last_id, replay._max_length, 1 if num_steps is None else num_steps
+    )
+    tf.debugging.assert_greater(max_id, min_id, message="The replay buffer holds no full window.")
+    return last_id
+
+
 def sample_replay(
     replay: tf_uniform_replay_buffer.TFUniformReplayBuffer,
     generator: tf.random.Generator,
     batch_size: int,
     num_steps: int | None,
+    last_id: tf.Tensor | None = None,
 ) -> Any:
     """`batch_size` windows of `num_steps` items, uniform over the buffer, drawn by `generator`.
 
     The same distribution as `replay.get_next(batch_size, num_steps)`, which
-    draws with stateful ops a checkpoint cannot save.
+    draws with stateful ops a checkpoint cannot save. `last_id`: the buffer's
+    `replay_last_id`, read (and checked) here unless given.
     """
     steps = 1 if num_steps is None else num_steps
-    min_id, max_id = tf_uniform_replay_buffer._valid_range_ids(
-        replay._get_last_id(), replay._max_length, steps
-    )
-    tf.debugging.assert_greater(max_id, min_id, message="The replay buffer holds no full window.")
+    if last_id is None:
+        last_id = replay_last_id(replay, num_steps)
+    min_id, max_id = tf_uniform_replay_buffer._valid_range_ids(last_id, replay._max_length, steps)
     ids = generator.uniform([batch_size], min_id, max_id, dtype=tf.int64)
     rows = generator.uniform([batch_size], 0, replay._batch_size, dtype=tf.int64)
     offsets = rows * replay._max_length

@@ -167,7 +167,12 @@ class Trainer:
             )
         else:
             self._train = loops.make_off_policy_train_fn(
-                self.agent, self.replay_buffer, c.batch_size, c.train_steps, self._rng
+                self.agent,
+                self.replay_buffer,
+                c.batch_size,
+                c.train_steps,
+                self._rng,
+                jit_compile=getattr(c, "jit_compile", False),
             )
 
     @property
