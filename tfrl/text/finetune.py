@@ -51,6 +51,7 @@ from tfrl.training.callbacks import Callback, CallbackList
 from tfrl.training.checkpoint import CheckpointManager
 from tfrl.training.history import History
 from tfrl.training.progress import ProgressLine
+from tfrl.training.seeding import set_seed
 
 __all__ = [
     "METHODS",
@@ -246,7 +247,7 @@ class FineTuner:
         if c.stop is not None:
             tokenizer.check(c.stop)
         self.prompts = list(prompts)
-        tf.keras.utils.set_random_seed(c.seed)
+        set_seed(c.seed)  # also op determinism: results must not depend on what ran before
         # Frozen by construction: only the policy's and value head's variables are trained
         # (the user's model, and its `trainable` flag, are left as they are).
         self.reference = reference

@@ -23,6 +23,7 @@ from tfrl.atomic import atomic_directory
 from tfrl.errors import ConfigError, check_whole_number
 from tfrl.text.corpus import load_corpus
 from tfrl.text.tokenizer import CharTokenizer
+from tfrl.training.seeding import set_seed
 
 __all__ = [
     "CharLM",
@@ -175,7 +176,7 @@ def pretrain(
         text = text[: config.max_chars]
     ids = tokenizer.ids(text)
     split = int(len(ids) * (1 - config.validation_fraction))
-    tf.keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)  # also op determinism: results must not depend on what ran before
     train = _windows(ids[:split], config.seq_length, config.batch_size, True, config.seed)
     val = _windows(
         ids[split:], min(config.seq_length, len(ids) - split - 1), config.batch_size, False, 0

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tfrl.errors import ConfigError, check_whole_number
 from tfrl.text.corpus import load_corpus, speeches
 from tfrl.text.tokenizer import CharTokenizer
+from tfrl.training.seeding import set_seed
 
 __all__ = [
     "KeywordReward",
@@ -204,7 +205,7 @@ def train_speaker_reward(
     )
     val_labels = np.array([1.0] * 500 + [0.0] * 500, np.float32)
 
-    tf.keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)  # also op determinism: results must not depend on what ran before
     model = tf.keras.Sequential(
         [
             tf.keras.layers.Embedding(tokenizer.vocab_size + 1, 32),
