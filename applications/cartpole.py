@@ -1,6 +1,6 @@
 """CartPole with DQN: train until solved, compare with a random baseline, export.
 
-    python applications/cartpole.py                  # the README's demo
+    python applications/cartpole.py                  # `make cartpole`
     python applications/cartpole.py --agent ppo --total-env-steps 200000
     python applications/cartpole.py --help
 

@@ -144,9 +144,10 @@ def _verdict(pair: Pair, mean: float, std: float, budget: int) -> str:
     at = "at a smaller budget" if smaller else "at the same budget"
     if mean >= pair.zoo_score:
         return f"matches or beats the Zoo {at}"
+    short = f"**short of the Zoo** by {pair.zoo_score - mean:.1f} {at}"
     if std and mean + std >= pair.zoo_score:
-        return f"within one std of the Zoo {at}"
-    return f"**short of the Zoo** by {pair.zoo_score - mean:.1f} {at}"
+        return f"{short} on the mean, within one std (the seeds spread widely)"
+    return short
 
 
 def random_return(env_id: str, episodes: int, seed: int = 0) -> float:

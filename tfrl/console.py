@@ -15,14 +15,22 @@ Set `TFRL_VERBOSE=1` (or pass `--verbose` to the CLI) to see everything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-__all__ = ["KNOWN_NOISE", "THIRD_PARTY_WARNINGS", "hush_imports", "quiet", "verbose_requested"]
+__all__ = [
+    "KNOWN_NOISE",
+    "THIRD_PARTY_WARNINGS",
+    "hush_imports",
+    "native_stderr_hidden",
+    "quiet",
+    "verbose_requested",
+]
 
 # Packages whose warnings a tfrl user cannot act on.
 _THIRD_PARTY = (
@@ -166,3 +174,27 @@ def quiet(verbose: bool | None = None) -> None:
     import tf_agents  # noqa: F401
 
     _set_logger_levels()
+
+
+@contextlib.contextmanager
+def native_stderr_hidden() -> Iterator[None]:
+    """Sends what C++ code writes to stderr to /dev/null (unless `TFRL_VERBOSE=1`).
+
+    For the few places where TensorFlow logs through absl's C++ logger, which
+    ignores `TF_CPP_MIN_LOG_LEVEL`: XLA's first compilation prints "All log
+    messages before absl::InitializeLog() is called are written to STDERR"
+    and "Compiled cluster using XLA!". Python's own `sys.stderr` output is
+    flushed first; errors still arrive as exceptions.
+    """
+    if verbose_requested():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

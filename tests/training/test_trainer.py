@@ -45,6 +45,22 @@ def test_jit_compiled_train_phase_learns_what_the_uncompiled_one_does():
         np.testing.assert_array_equal(a, b)
 
 
+@tf.keras.utils.register_keras_serializable("tfrl_tests")
+class _NumpyHalf(tf.keras.layers.Layer):
+    """Halves its input in NumPy: an op XLA cannot compile."""
+
+    def call(self, x):
+        y = tf.numpy_function(lambda a: (a * 0.5).astype(np.float32), [x], tf.float32)
+        return tf.ensure_shape(y, x.shape)
+
+
+def test_a_network_xla_cannot_compile_names_jit_compile():
+    q_network = tf.keras.Sequential([_NumpyHalf(), tf.keras.layers.Dense(2)])
+    agent, env = _dqn(collect_env_steps=64, jit_compile=True, q_network=q_network)
+    with pytest.raises(ConfigError, match="pass jit_compile=False"):
+        tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
+
+
 def test_early_stopping_ends_fit_at_target():
     agent, env = _dqn(collect_env_steps=64)
     stop = tfrl.callbacks.EarlyStopping(target_return=0.0)

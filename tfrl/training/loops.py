@@ -15,6 +15,8 @@ from tf_agents.drivers import dynamic_step_driver
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.utils import common
 
+from tfrl.console import native_stderr_hidden
+from tfrl.errors import ConfigError
 from tfrl.training.seeding import replay_last_id, sample_replay
 
 __all__ = [
@@ -72,7 +74,32 @@ def make_off_policy_train_fn(
         # The buffer does not change during the phase: read its end once, outside XLA.
         return steps(replay_last_id(replay, sequence_length))
 
-    return train
+    if not jit_compile:
+        return train
+    compiled = False
+
+    def train_or_explain() -> tf.Tensor:
+        # The first call compiles; a network with an op XLA cannot compile (e.g. a
+        # tf.numpy_function) fails there with a deep TensorFlow error: name the knob.
+        nonlocal compiled
+        if compiled:
+            return train()
+        try:
+            with native_stderr_hidden():  # XLA's first compile logs through absl's C++ logger
+                loss = train()
+        except tf.errors.OpError as e:
+            if "no full window" in str(e):
+                raise
+            first_line = str(e).strip().splitlines()[0]
+            raise ConfigError(
+                "The train phase failed to run compiled with XLA (jit_compile=True, set by "
+                "the tuned row or by you). If your network has ops XLA cannot compile, pass "
+                f"jit_compile=False. TensorFlow said: {first_line}"
+            ) from e
+        compiled = True
+        return loss
+
+    return train_or_explain
 
 
 def make_on_policy_train_fn(agent: Any, replay: Any, train_steps: int):

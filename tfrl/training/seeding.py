@@ -190,8 +190,11 @@ def replay_last_id(
     min_id, max_id = tf_uniform_replay_buffer._valid_range_ids(
         last_id, replay._max_length, 1 if num_steps is None else num_steps
     )
-    tf.debugging.assert_greater(max_id, min_id, message="The replay buffer holds no full window.")
-    return last_id
+    check = tf.debugging.assert_greater(
+        max_id, min_id, message="The replay buffer holds no full window."
+    )
+    with tf.control_dependencies([check]):  # a compiled phase must not start without it
+        return tf.identity(last_id)
 
 
 def sample_replay(
