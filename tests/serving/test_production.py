@@ -175,6 +175,7 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path, stop):
         text=True,
         cwd=ROOT,
         env=_env(),
+        start_new_session=True,  # its own process group, as a terminal's job
     )
     try:
         lines = []
@@ -208,7 +209,12 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path, stop):
         metrics = connection.getresponse().read().decode()
         assert 'entrypoint="GRPC"' in metrics and 'entrypoint="REST"' in metrics
     finally:
-        process.send_signal(stop)
+        # Ctrl-C in a terminal reaches the whole group (the server and its workers);
+        # a process manager's SIGTERM reaches the server.
+        if stop == signal.SIGINT:
+            os.killpg(process.pid, stop)
+        else:
+            process.send_signal(stop)
         try:
             output = process.communicate(timeout=60)[0]
         except subprocess.TimeoutExpired:

@@ -78,6 +78,9 @@ def _close_inherited_sockets() -> None:
 
 def _init_worker() -> None:
     """Worker initializer: close the server's sockets; exit when the server exits."""
+    # A terminal's Ctrl-C reaches the whole process group; the server stops its
+    # workers itself, so a worker ignores it (else it prints a KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.path.isdir("/proc/self/fd"):
         _close_inherited_sockets()
     parent = os.getppid()
