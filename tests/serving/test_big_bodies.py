@@ -187,3 +187,14 @@ def test_a_request_stuck_in_a_worker_delays_stopping_only_by_the_grace(dqn_base,
     assert not thread.is_alive()
     assert seconds < 15, f"stopping took {seconds:.1f} s"
     assert not psutil.pid_exists(stuck_pid) or psutil.Process(stuck_pid).status() == "zombie"
+
+
+def test_an_idle_stop_is_quiet_and_a_second_stop_does_nothing(dqn_base, caplog):
+    server = Server([ModelConfig(MODEL, dqn_base)], port=0).start()
+    pids = [pid for lane in server.codec.lanes for pid in lane.pids()]
+    start = time.perf_counter()
+    server.stop()
+    server.stop()
+    assert time.perf_counter() - start < 10
+    assert "did not stop" not in caplog.text  # they stopped: none was killed
+    assert not any(workers._running(pid) for pid in pids)

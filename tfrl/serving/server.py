@@ -256,6 +256,7 @@ class Server:
             codec.close()
             run_executor.shutdown(wait=True)
             load_executor.shutdown(wait=True)
+            self._loop = self._stopped = None  # a later stop() has nothing to do
 
     def serve_forever(self) -> None:
         """Serves in this thread until interrupted (Ctrl-C).
@@ -277,11 +278,10 @@ class Server:
         sys.setswitchinterval(SWITCH_INTERVAL)
 
         def terminate(signum: int, frame: Any) -> None:
-            # SIGTERM (what process managers send) stops serving as Ctrl-C does:
-            # requests under way get their grace and the workers are shut down.
-            if self._loop is None or self._stopped is None:
-                raise KeyboardInterrupt  # still starting: stop there
-            self._loop.call_soon_threadsafe(self._stopped.set)
+            # SIGTERM (what process managers send) stops serving exactly as Ctrl-C
+            # does, also while models load: asyncio's SIGINT handler cancels the
+            # server's task, requests under way get their grace, workers are stopped.
+            signal.raise_signal(signal.SIGINT)
 
         previous = signal.signal(signal.SIGTERM, terminate)
         try:
@@ -312,8 +312,10 @@ class Server:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stops a server started with `start()` (or running in `run_async`)."""
-        if self._loop is not None and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None:
+            with contextlib.suppress(RuntimeError):  # it stopped meanwhile: loop closed
+                loop.call_soon_threadsafe(stopped.set)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -232,22 +232,41 @@ class _Lane:
                 os.kill(pid, signal.SIGKILL)
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def close(self, grace: float | None = None) -> None:
-        """Stops the workers, waiting up to `grace` seconds (default `STOP_GRACE`) for
-        calls under way, then kills those still running (a hung worker must not keep
-        the process alive)."""
+    def close(self, deadline: float | None = None) -> None:
+        """Stops the workers, waiting until `deadline` (`time.monotonic()`; default
+        `STOP_GRACE` from now) for calls under way, then kills those still running (a
+        hung worker must not keep the process alive)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = dict(getattr(pool, "_processes", None) or {})
-        pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + (STOP_GRACE if grace is None else grace)
-        for process in processes.values():
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
+        pids = list(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=False, cancel_futures=True)  # its manager thread reaps them
+        if deadline is None:
+            deadline = time.monotonic() + STOP_GRACE
+        for pid in pids:
+            # Poll the pid rather than join: the pool's own thread may reap the worker
+            # first, after which multiprocessing would report it alive forever.
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _running(pid):
                 logger.warning("A %s-body worker did not stop; killed it", self.name)
-                process.kill()
-                process.join(5.0)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether the worker `pid` has not exited yet (a zombie not yet reaped counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 class CodecPool:
@@ -332,6 +351,8 @@ class CodecPool:
         return await self._run(lane, _encode_in_worker, outputs, fmt)
 
     def close(self) -> None:
-        """Stops the workers, waiting for calls under way; pending calls are cancelled."""
+        """Stops the workers, waiting up to `STOP_GRACE` in all for calls under way;
+        pending calls are cancelled."""
+        deadline = time.monotonic() + STOP_GRACE
         for lane in self.lanes:
-            lane.close()
+            lane.close(deadline)
