@@ -62,8 +62,10 @@ def test_a_pair_without_a_row_uses_the_agent_defaults_and_says_so():
 def test_tfrl_hparams_prints_the_row_with_origins(capsys):
     assert main(["hparams", "MountainCar-v0", "--agent", "dqn", "--hparam", "gamma=0.9"]) == 0
     out = capsys.readouterr().out
-    assert "tuned for dqn on MountainCar-v0" in out and "dqn.yaml" in out
-    lines = {line.split()[0]: line.split() for line in out.splitlines()[3:] if line.strip()}
+    assert "Tuned row for dqn on MountainCar-v0: tfrl/agents/tuned/dqn.yaml" in out
+    assert "Source: RL Zoo dqn.yml MountainCar-v0" in out
+    table = out.split("origin\n", 1)[1]
+    lines = {line.split()[0]: line.split() for line in table.splitlines() if line.strip()}
     assert lines["learning_rate"][1:] == ["0.004", "tuned"]
     assert lines["gamma"][1:] == ["0.9", "user"]
     assert lines["loss"][1:] == ["huber", "default"]

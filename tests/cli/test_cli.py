@@ -130,10 +130,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tfrl_cli, tmp_path):
     result = tfrl_cli("train", "CartPole-v1", "--steps", "512", "--output", run_dir, *TINY)
     assert result.returncode == 2 and "--resume" in result.stderr
     # ...and --resume continues from the saved step.
-    result = tfrl_cli(
-        "train", "--resume", "--output", run_dir, "--steps", saved_step + 512, "--quiet"
-    )
+    result = tfrl_cli("train", "--resume", "--output", run_dir, "--steps", saved_step + 512)
     assert result.returncode == 0, result.stderr
+    assert f"ckpt-{saved_step} at {saved_step:,} env steps" in result.stdout  # says where
     assert latest.read_text().strip() == f"ckpt-{saved_step + 512}"
     steps = [
         int(r["env_steps"]) for r in csv.DictReader((run_dir / "log.csv").read_text().splitlines())

@@ -61,12 +61,13 @@ def test_a_network_xla_cannot_compile_names_jit_compile():
         tfrl.Trainer(agent, env, seed=0).fit(128, eval_every=None, verbose=0)
 
 
-def test_early_stopping_ends_fit_at_target():
+def test_early_stopping_ends_fit_at_target_and_says_so(capsys):
     agent, env = _dqn(collect_env_steps=64)
-    stop = tfrl.callbacks.EarlyStopping(target_return=0.0)
+    stop = tfrl.callbacks.EarlyStopping(target_return=0.0, verbose=1)
     trainer = tfrl.Trainer(agent, env)
     trainer.fit(10_000, eval_every=64, eval_episodes=2, callbacks=[stop], verbose=0)
     assert trainer.env_steps == 64 and stop.stopped_at == 64
+    assert "Early stopping at 64 env steps" in capsys.readouterr().out
 
 
 def test_evaluate_random_policy_on_cartpole_is_short():

@@ -74,8 +74,8 @@ class Resolved:
                 f"{', '.join(e for a, e in tuned_pairs() if a == self.agent) or 'none'})."
             )
         return (
-            f"Hyper-parameters tuned for {self.agent} on {self.env_id} "
-            f"({self.row.file}; {self.row.source})."
+            f"Hyper-parameters: the tuned row for {self.agent} on {self.env_id} "
+            f"({self.row.file}; `tfrl hparams {self.env_id} --agent {self.agent}` shows it)."
         )
 
 

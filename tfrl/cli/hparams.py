@@ -53,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("Name an environment, e.g. `tfrl hparams CartPole-v1 --agent dqn`.")
     check_id(args.env_id)
     resolved = resolve(args.agent, args.env_id, parse_hparams(args.hparam))
-    print(resolved.describe())
+    if resolved.row is None:
+        print(resolved.describe())
+    else:
+        print(f"Tuned row for {resolved.agent} on {resolved.env_id}: {resolved.row.file}")
+        print(f"Source: {resolved.row.source}")
     if resolved.row is not None and resolved.row.budget:
         print(f"Tuned for a budget of {resolved.row.budget:,} env steps (--steps).")
     width = max(len(name) for name in resolved.values)

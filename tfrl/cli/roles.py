@@ -148,7 +148,7 @@ def run_learner(args: argparse.Namespace) -> int:
     steps, returns = evals.get("eval_steps") or [], evals.get("eval_returns") or []
     print(f"learner: done ({final.get('stopped_by', 'stopped')}).")
     if returns:
-        print(f"Last evaluation at {steps[-1]} env steps: mean return {returns[-1]:.1f}")
+        print(f"Last evaluation at {steps[-1]:,} env steps: mean return {returns[-1]:.1f}")
     if final.get("export_path"):
         print(f"Exported to {final['export_path']}")
     return 0

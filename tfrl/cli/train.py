@@ -215,11 +215,7 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
         announce=announce,
     )
-    h = trainer.history
-    if h.eval_returns:
-        print(
-            f"Last evaluation at {h.eval_steps[-1]} env steps: mean return {h.eval_returns[-1]:.1f}"
-        )
+    _print_last_evaluation(trainer.history)
     if args.export:
         import os
 
@@ -228,6 +224,12 @@ def run(args: argparse.Namespace) -> int:
         path = export(trainer.agent, os.path.join("saved_models", args.export))
         print(f"Exported to {path}")
     return 0
+
+
+def _print_last_evaluation(history) -> None:
+    if history.eval_returns:
+        step, value = history.eval_steps[-1], history.eval_returns[-1]
+        print(f"Last evaluation at {step:,} env steps: mean return {value:.1f}")
 
 
 def _run_distributed(args: argparse.Namespace, run_config) -> int:
@@ -249,11 +251,7 @@ def _run_distributed(args: argparse.Namespace, run_config) -> int:
         max_restarts=args.max_restarts,
         verbose=0 if args.quiet else 1,
     )
-    h = result.history
-    if h.eval_returns:
-        print(
-            f"Last evaluation at {h.eval_steps[-1]} env steps: mean return {h.eval_returns[-1]:.1f}"
-        )
+    _print_last_evaluation(result.history)
     if result.export_path:
         print(f"Exported to {result.export_path}")
     return 0

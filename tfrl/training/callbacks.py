@@ -120,16 +120,25 @@ class EarlyStopping(Callback):
             not restored (a warning says so; load the best-evaluated
             checkpoint with `tfrl.load_run(..., checkpoint="best")`).
             Default False.
+        verbose: 1 prints a line when training stops early. Default 0.
     """
 
-    def __init__(self, target_return: float, patience: int = 1, restore_best: bool = False):
+    def __init__(
+        self,
+        target_return: float,
+        patience: int = 1,
+        restore_best: bool = False,
+        verbose: int = 0,
+    ):
         if patience < 1:
             raise ConfigError(f"patience={patience} must be ≥ 1.")
         self.target_return = float(target_return)
         self.patience = patience
         self.restore_best = restore_best
+        self.verbose = verbose
         self._hits = 0
         self.stopped_at: int | None = None
+        self._stop_return: float | None = None
         self.best_return: float | None = None
         self.best_step: int | None = None
         self._best_weights: list | None = None
@@ -152,7 +161,18 @@ class EarlyStopping(Callback):
         self._hits = self._hits + 1 if value >= self.target_return else 0
         if self._hits >= self.patience:
             self.stopped_at = env_steps
+            self._stop_return = float(value)
             self.trainer.stop_training = True
+
+    def on_train_end(self, logs=None):
+        # As Keras' EarlyStopping: announced at the end, after the last progress line.
+        if self.verbose and self.stopped_at is not None:
+            in_a_row = f" ({self.patience} evaluations in a row)" if self.patience > 1 else ""
+            print(
+                f"Early stopping at {self.stopped_at:,} env steps: evaluation mean return "
+                f"{self._stop_return:.1f} reached target_return {self.target_return:g}{in_a_row}.",
+                flush=True,
+            )
 
     def after_train_end(self, logs=None):
         if self.restore_best and self._best_weights is None and self.best_step is not None:

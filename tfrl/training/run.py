@@ -145,12 +145,12 @@ class _RunFile(Callback):
         atomic_write_text(self.path, json.dumps(self.run.to_dict(), indent=2))
 
 
-def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool) -> list:
+def _callbacks_for(run: RunConfig, output_dir: str | None, resume: bool, verbose: int) -> list:
     from tfrl.training import callbacks
 
     cbs: list = []
     if run.target_return is not None:
-        cbs.append(callbacks.EarlyStopping(run.target_return))
+        cbs.append(callbacks.EarlyStopping(run.target_return, verbose=verbose))
     if output_dir is not None:
         cbs += [
             callbacks.Checkpoint(os.path.join(output_dir, "checkpoints"), run.checkpoint_every),
@@ -330,7 +330,7 @@ def train_run(
         run.total_env_steps,
         eval_every=run.eval_every,
         eval_episodes=run.eval_episodes,
-        callbacks=_callbacks_for(run, output_dir, resume) + list(callbacks or []),
+        callbacks=_callbacks_for(run, output_dir, resume, verbose) + list(callbacks or []),
         resume=resume,
         verbose=verbose,
     )

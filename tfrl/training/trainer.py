@@ -354,6 +354,12 @@ class Trainer:
             # Refusals and restores come before any callback writes a file.
             for cb in checkpoints:
                 cb.prepare(resume)
+            if resume and verbose:
+                print(
+                    f"Resumed from {checkpoints[0].manager.latest()} at "
+                    f"{self.env_steps:,} env steps",
+                    flush=True,
+                )
             cbs.on_train_begin()
             logs = self._loop(total_env_steps, eval_every, eval_episodes, cbs, verbose)
             cbs.on_train_end(logs)
