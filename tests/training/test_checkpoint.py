@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfrl
 from tfrl.errors import CheckpointError
@@ -237,3 +238,36 @@ def test_deleting_a_damaged_latest_checkpoint_resumes_from_the_one_before(tmp_pa
     )
     assert resumed.history.history["env_steps"] == [64, 128, 192]
     assert (tmp_path / "latest").read_text() == "ckpt-192"
+
+
+def test_ending_episodes_marks_the_replay_seam():
+    # A checkpoint ends the episodes in progress; the next collect starts new ones. The
+    # replay must say so, or 1-step DQN would bootstrap from one episode into the next.
+    from tf_agents.trajectories import StepType
+
+    trainer = _trainer()
+    trainer.fit(128, eval_every=None, verbose=0)
+    current = trainer._time_step.observation.numpy()
+    trainer.end_episodes()
+    items = trainer.replay_buffer.gather_all()
+    last = tf.nest.map_structure(lambda t: t[:, -1], items)
+    assert (last.step_type.numpy() == StepType.LAST).all()
+    assert (last.next_step_type.numpy() == StepType.FIRST).all()
+    np.testing.assert_array_equal(last.observation.numpy(), current)  # the real next observation
+
+
+def test_early_stopping_patience_survives_a_resume(tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+
+    def callbacks():
+        # Every evaluation hits a target this low: the third in a row stops the run.
+        return [tfrl.callbacks.EarlyStopping(-1.0, patience=3), tfrl.callbacks.Checkpoint(ckpt, 64)]
+
+    first = _trainer()
+    first.fit(128, eval_every=64, eval_episodes=1, callbacks=callbacks(), verbose=0)
+    assert first.history.eval_steps == [64, 128]  # two hits, then the run was stopped
+
+    second = _trainer()
+    cbs = callbacks()
+    second.fit(10_000, eval_every=64, eval_episodes=1, callbacks=cbs, resume=True, verbose=0)
+    assert cbs[0].stopped_at == 192  # the hit count came back with the checkpoint

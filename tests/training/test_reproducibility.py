@@ -158,6 +158,14 @@ def test_resume_drops_log_rows_written_after_the_last_checkpoint(tmp_path):
     assert trainer.history.history["env_steps"] == [64, 128, 192, 256]
 
 
+def test_set_seed_turns_on_op_determinism():
+    # CPU kernels this small are deterministic anyway; larger ones and GPUs are not.
+    from tensorflow.python.framework import config
+
+    tfrl.set_seed(0)
+    assert config.is_op_determinism_enabled()
+
+
 def test_sampled_actions_reproduce_in_one_process():
     """Policies that sample a distribution (softmax here; PPO, REINFORCE alike) draw seeded."""
 
