@@ -98,12 +98,38 @@ def env_speed(task: str, episodes: int = 2, epochs: int = 8) -> tuple[float, flo
     return env_rate, fresh_rate, warm_rate
 
 
+# How the controller settings were chosen (written into the held-out task's results).
+SELECTION = [
+    "How the settings were chosen, before any held-out run with them: the previous "
+    "protocol (γ = 0.95, 1 gradient step per decision, 4,000 decisions, plain DQN, 3 "
+    "evaluation seeds) lost on this task (0.9636 against 0.9747), two of its three "
+    "controllers halving the rate every epoch. γ, gradient steps per decision, budget and "
+    "double DQN were then chosen on a validation task that is neither this one nor trained "
+    "on: controllers trained on linear, mlp and cnn on digits, evaluated inside fit on "
+    "`mlp2:synthetic` ([training_control_validation.md](training_control_validation.md), "
+    "the chosen settings re-run there in one invocation). The 10 evaluation seeds (3 "
+    "before) are for noise alone and apply to every method; the task, its split and the "
+    "baselines are unchanged.",
+    "",
+]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--train-tasks", default=app.Args.train_tasks)
+    parser.add_argument("--eval-task", default=app.Args.eval_task)
+    parser.add_argument("--seeds", default=",".join(str(s) for s in range(10)))
     parser.add_argument("--controller-seeds", default="0,1,2")
-    parser.add_argument("--total-env-steps", type=int, default=4_000)
+    parser.add_argument("--total-env-steps", type=int, default=app.Args.total_env_steps)
     parser.add_argument("--gamma", type=float, default=app.Args.gamma)
+    parser.add_argument("--replay-ratio", type=int, default=app.Args.replay_ratio)
+    parser.add_argument("--double-q", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--env-speed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the env's decisions/s against model.fit (about a minute)",
+    )
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "benchmarks/results/training_control.md")
     )
@@ -112,9 +138,13 @@ def main() -> int:
         ["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]]
     )
     args = app.Args(
+        train_tasks=options.train_tasks,
+        eval_task=options.eval_task,
         total_env_steps=options.total_env_steps,
         seeds=options.seeds,
         gamma=options.gamma,
+        replay_ratio=options.replay_ratio,
+        double_q=options.double_q,
         verbose=0,
     )
     app.check_held_out(args)
@@ -147,7 +177,9 @@ def main() -> int:
     }
     png = os.path.splitext(options.output)[0] + "_curves.png"
     app.plot_curves(runs, png, f"held-out task {args.eval_task}")
-    speeds = [(task, *env_speed(task)) for task in ("mlp:digits", "cnn:digits", args.eval_task)]
+    speed_tasks = ("mlp:digits", "cnn:digits", args.eval_task) if options.env_speed else ()
+    speeds = [(task, *env_speed(task)) for task in speed_tasks]
+    validation_size = len(tc.load_dataset(args.eval_task.split(":")[1])[3])
 
     finals = {m: [r["val_accuracy"][-1] for r in seed_runs] for m, seed_runs in runs.items()}
     per_controller = {
@@ -166,8 +198,9 @@ def main() -> int:
         f"tfrl {tfrl.__version__}. Machine: {machine.describe()}, shared with other jobs while "
         "this ran (times are noisy).",
         "",
-        f"Controllers: {len(controller_seeds)} DQNs (MLP 64-64, Adam 1e-3, "
-        f"γ = {args.gamma:g}), trained "
+        f"Controllers: {len(controller_seeds)} "
+        f"{'double ' if args.double_q else ''}DQNs (MLP 64-64, Adam 1e-3, "
+        f"γ = {args.gamma:g}, {args.replay_ratio} gradient steps per decision), trained "
         f"with seeds {options.controller_seeds}, {args.total_env_steps:,} decisions each "
         f"({', '.join(f'{t:.0f}' for t in train_seconds)} s) on `tfrl/TrainingControl-v0` "
         f"with tasks {args.train_tasks}, "
@@ -209,8 +242,11 @@ def main() -> int:
         "Every score is the final accuracy on the held-out task's validation split: the data "
         "the controller observes during fit, ReduceLROnPlateau monitors and the grid's best "
         "rate is picked on with hindsight. 'Held out' means a task (model and data set) no "
-        "controller trained on, not unseen test data.",
+        "controller trained on, not unseen test data. That split holds "
+        f"{validation_size} samples (one sample is {1 / validation_size:.4f} of accuracy); "
+        f"every method runs on the same {eval_seeds} evaluation seeds.",
         "",
+        *(SELECTION if args.eval_task == app.Args.eval_task else []),
         "Learning rates each controller chose (first evaluation seed):",
         "",
         *[
@@ -220,20 +256,23 @@ def main() -> int:
         "",
         f"Curves (validation accuracy and learning rate by epoch): "
         f"[{os.path.basename(png)}]({os.path.basename(png)}).",
-        "",
-        "## Env speed (this invocation)",
-        "",
-        "Epochs per second, each with validation; the baselines make one plain "
-        "`model.fit(epochs=8)` call per episode.",
-        "",
-        "| task | env decisions/s | fit, fresh model per episode | env / fresh fit "
-        "| fit, one warm model | env / warm fit |",
-        "|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {t} | {a:.1f} | {b:.1f} | {a / b:.1f}× | {c:.1f} | {a / c:.2f}× |"
-        for t, a, b, c in speeds
-    ]
+    if speeds:
+        lines += [
+            "",
+            "## Env speed (this invocation)",
+            "",
+            "Epochs per second, each with validation; the baselines make one plain "
+            "`model.fit(epochs=8)` call per episode.",
+            "",
+            "| task | env decisions/s | fit, fresh model per episode | env / fresh fit "
+            "| fit, one warm model | env / warm fit |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t} | {a:.1f} | {b:.1f} | {a / b:.1f}× | {c:.1f} | {a / c:.2f}× |"
+            for t, a, b, c in speeds
+        ]
     atomic_write_text(options.output, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
