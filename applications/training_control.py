@@ -7,9 +7,10 @@
 1. Trains a double-DQN controller on `tfrl/TrainingControl-v0`: every
    episode trains a fresh small Keras model (one of `--train-tasks`) with
    SGD + momentum for `--epochs` epochs; after each epoch the controller
-   halves, keeps or doubles the learning rate and is rewarded by the change
-   of validation accuracy (plus the final accuracy). Undiscounted (γ = 1),
-   so its return is the final accuracy.
+   halves, keeps or doubles the learning rate (within a decade of the
+   starting rate) and is rewarded by the change of validation accuracy
+   (plus the final accuracy). Undiscounted (γ = 1), so its return is the
+   final accuracy.
 2. Exports it to `saved_models/lr_controller/<N>/`.
 3. On the held-out task (a model and a data set absent from `--train-tasks`;
    an evaluation data set that is trained on is refused) runs plain
