@@ -8,6 +8,7 @@ from typing import Any
 
 from environments.training_control.tasks import parse_task
 from tfrl.errors import ConfigError
+from tfrl.keras import features
 
 __all__ = ["TrainingControlConfig"]
 
@@ -33,6 +34,9 @@ class TrainingControlConfig:
             per episode. Default (0.003, 0.3).
         final_reward_weight: weight of the final validation accuracy added to
             the last reward. Default 1.0.
+        lr_range: the controlled rate stays within the episode's initial rate
+            ÷/× lr_range. Default 10 (`tfrl.keras.features.LR_RANGE`, as in
+            `RLController`).
     """
 
     tasks: tuple[str, ...] = ("mlp:digits",)
@@ -43,6 +47,7 @@ class TrainingControlConfig:
     optimizer: str = "sgd"
     initial_learning_rate: float | tuple[float, float] = (0.003, 0.3)
     final_reward_weight: float = 1.0
+    lr_range: float = features.LR_RANGE
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):
@@ -69,6 +74,7 @@ class TrainingControlConfig:
                 f"initial_learning_rate={lr!r} must be a rate in (0, 1] or (low, high) with "
                 "0 < low ≤ high ≤ 1."
             )
+        self.lr_range = features.check_lr_range(self.lr_range, "TrainingControl")
         self.initial_learning_rate = lr if not isinstance(lr, list) else tuple(lr)
 
     @property

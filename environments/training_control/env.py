@@ -119,7 +119,8 @@ class TrainingControlEnv(gym.Env):
 
     ## Action space
     `Discrete(3)`: multiply the learning rate by 0.5, 1 or 2
-    (`tfrl.keras.LR_FACTORS`), kept within [1e-6, 1].
+    (`tfrl.keras.LR_FACTORS`), kept within the episode's initial rate ÷/×
+    `lr_range` (default 10) and within [1e-6, 1].
 
     ## Observation space
     `Box(-10, 10, (11,), float32)`: epoch-mean training loss and accuracy,
@@ -242,7 +243,12 @@ class TrainingControlEnv(gym.Env):
             raise ValueError(f"action={action!r} is not in {self.action_space}.")
         trainee = self._current
         trainee.learning_rate.assign(
-            features.next_learning_rate(float(trainee.learning_rate.numpy()), int(action))
+            features.next_learning_rate(
+                float(trainee.learning_rate.numpy()),
+                int(action),
+                self._stats.initial_learning_rate,
+                self.config.lr_range,
+            )
         )
         previous = self._val_accuracy
         observation, info = self._train_and_observe()

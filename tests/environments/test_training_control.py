@@ -33,6 +33,7 @@ def test_actions_scale_the_learning_rate_and_rewards_track_validation_accuracy()
         ENV_ID,
         epochs=4,
         initial_learning_rate=0.05,
+        lr_range=3.0,
         dataset_factory=tiny_data,
         model_factory=tiny_model,
     )
@@ -40,11 +41,11 @@ def test_actions_scale_the_learning_rate_and_rewards_track_validation_accuracy()
     assert observation.shape == (11,) and info["epoch"] == 1
     assert info["learning_rate"] == pytest.approx(0.05)
     accuracy, total, rates = info["val_accuracy"], 0.0, []
-    for action in (2, 0, 2):
+    for action in (2, 2, 0):
         observation, reward, terminated, _, info = env.step(action)
         rates.append(info["learning_rate"])
         total += reward
-    assert rates == pytest.approx([0.1, 0.05, 0.1])
+    assert rates == pytest.approx([0.1, 0.15, 0.075])  # ×2, ×2 stopped at 0.05 × 3, ×0.5
     assert terminated
     # Rewards telescope: final − first accuracy, plus the final-accuracy term.
     assert total == pytest.approx(2 * info["val_accuracy"] - accuracy, abs=1e-6)
@@ -64,6 +65,7 @@ def test_resets_with_the_same_seed_reproduce_the_episode():
         ({"tasks": ("mlp-digits",)}, ConfigError, "'<model>:<dataset>'"),
         ({"epochs": 1}, ConfigError, "epochs=1"),
         ({"initial_learning_rate": 2.0}, ConfigError, "initial_learning_rate"),
+        ({"lr_range": 0.5}, ConfigError, "lr_range=0.5 must be a number ≥ 1"),
         (
             {"model_factory": lambda s, n: "not a model", "dataset_factory": tiny_data},
             ConfigError,

@@ -37,17 +37,17 @@ class LearningRateSpy(tf.keras.callbacks.Callback):
 
 def test_controller_sets_the_optimizers_learning_rate_during_fit():
     x, y = data()
-    choices = iter([2, 0, 0])  # ×2, ×0.5, ×0.5
+    choices = iter([2, 2, 0])  # ×2, ×2 (stopped at 0.1 × 1.5), ×0.5
     seen = []
 
     def controller(observation):
         seen.append(observation)
         return next(choices)
 
-    rl, spy = tfrl.keras.RLController(controller), LearningRateSpy()
+    rl, spy = tfrl.keras.RLController(controller, lr_range=1.5), LearningRateSpy()
     compiled().fit(x, y, validation_split=0.25, epochs=4, callbacks=[rl, spy], verbose=0)
-    assert spy.rates == pytest.approx([0.1, 0.2, 0.1, 0.05])
-    assert rl.learning_rates == [0.1, 0.2, 0.1, 0.05]  # as set, without float32 noise
+    assert spy.rates == pytest.approx([0.1, 0.15, 0.15, 0.075])
+    assert rl.learning_rates == [0.1, 0.15, 0.15, 0.075]  # as set, without float32 noise
     assert len(seen) == 3 and seen[0].shape == (tfrl.keras.OBSERVATION_SIZE,)
     assert seen[1][10] == pytest.approx(2 / 4)  # progress feature
 
@@ -131,3 +131,5 @@ def test_bad_controllers_are_refused():
         tfrl.keras.RLController()
     with pytest.raises(ConfigError, match="cannot use a int"):
         tfrl.keras.RLController(3)
+    with pytest.raises(ConfigError, match="lr_range=0 must be a number ≥ 1"):
+        tfrl.keras.RLController(lambda o: 1, lr_range=0)

@@ -72,6 +72,8 @@ class RLController(tf.keras.callbacks.Callback):
         train_steps: DQN gradient steps after each `fit` in learning mode. Default 200.
         seed: seeds exploration and the controller's initial weights in learning
             mode, without touching TensorFlow's global seed. Default None.
+        lr_range: the rate stays within the rate `fit` starts with ÷/×
+            lr_range, as in `tfrl/TrainingControl-v0`. Default 10.
 
     Attributes:
         learning_rates: the learning rate of every epoch of the last `fit` (the
@@ -93,6 +95,7 @@ class RLController(tf.keras.callbacks.Callback):
         epsilon: float = 0.2,
         train_steps: int = 200,
         seed: int | None = None,
+        lr_range: float = features.LR_RANGE,
     ):
         super().__init__()
         if controller is None and not learning:
@@ -107,6 +110,7 @@ class RLController(tf.keras.callbacks.Callback):
             )
         if not 0.0 <= epsilon <= 1.0:
             raise ConfigError(f"epsilon={epsilon!r} must be in [0, 1].")
+        self.lr_range = features.check_lr_range(lr_range, "RLController")
         self.learning = learning
         self.final_reward_weight = float(final_reward_weight)
         self.epsilon = float(epsilon)
@@ -184,7 +188,9 @@ class RLController(tf.keras.callbacks.Callback):
         self.actions.append(action)
         if self.learning:
             self._pending = (observation, action, val_accuracy)
-        new_lr = features.next_learning_rate(lr, action)
+        new_lr = features.next_learning_rate(
+            lr, action, self._stats.initial_learning_rate, self.lr_range
+        )
         self._lr.assign(new_lr)
         self.learning_rates.append(_decimal(new_lr))
 

@@ -26,7 +26,10 @@ Observation (float32, `OBSERVATION_SIZE` values), after each epoch:
     10 progress: finished epochs / planned epochs
 
 Action: an index into `LR_FACTORS` (×0.5, ×1, ×2), applied to the learning
-rate for the next epoch, which stays within [`MIN_LR`, `MAX_LR`].
+rate for the next epoch, which stays within `LR_RANGE`× of the initial rate
+either way (by default a decade: 0.003-0.3 from 0.03) and within
+[`MIN_LR`, `MAX_LR`]. The band keeps a controller that keeps halving or
+doubling on an unfamiliar task from freezing or blowing up training.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from tfrl.errors import ConfigError
 
 __all__ = [
     "LR_FACTORS",
+    "LR_RANGE",
     "MAX_LR",
     "MIN_LR",
     "OBSERVATION_SIZE",
@@ -54,6 +58,7 @@ __all__ = [
 LR_FACTORS = (0.5, 1.0, 2.0)
 MIN_LR = 1e-6
 MAX_LR = 1.0
+LR_RANGE = 10.0
 OBSERVATION_SIZE = 11
 
 
@@ -152,9 +157,32 @@ def update_norm(before: np.ndarray, after: np.ndarray, learning_rate: float, ste
     return float(np.linalg.norm(after - before) / max(learning_rate * max(steps, 1), 1e-12))
 
 
-def next_learning_rate(learning_rate: float, action: int) -> float:
-    """The learning rate after applying action `action` (an index into `LR_FACTORS`)."""
-    return float(min(max(learning_rate * LR_FACTORS[int(action)], MIN_LR), MAX_LR))
+def next_learning_rate(
+    learning_rate: float,
+    action: int,
+    initial_learning_rate: float | None = None,
+    lr_range: float = LR_RANGE,
+) -> float:
+    """The learning rate after action `action` (an index into `LR_FACTORS`).
+
+    Kept within [initial / lr_range, initial × lr_range] when the initial rate
+    is given, and always within [`MIN_LR`, `MAX_LR`].
+    """
+    low, high = MIN_LR, MAX_LR
+    if initial_learning_rate is not None:
+        low = max(low, initial_learning_rate / lr_range)
+        high = min(high, initial_learning_rate * lr_range)
+    return float(min(max(learning_rate * LR_FACTORS[int(action)], low), high))
+
+
+def check_lr_range(lr_range: float, where: str) -> float:
+    """`lr_range` as a float ≥ 1, or a `ConfigError` naming it."""
+    if isinstance(lr_range, bool) or not isinstance(lr_range, (int, float)) or not lr_range >= 1:
+        raise ConfigError(
+            f"{where}: lr_range={lr_range!r} must be a number ≥ 1 (the learning rate stays "
+            "within initial / lr_range and initial × lr_range); use float('inf') for no band."
+        )
+    return float(lr_range)
 
 
 def _finite(value: float, fallback: float) -> float:
