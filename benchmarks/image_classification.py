@@ -1,6 +1,6 @@
 """DQN (DQNimb) vs a class-weighted supervised CNN on imbalanced digits, and env speed.
 
-    python benchmarks/image_classification.py                     # seeds 0-4 → results/
+    python benchmarks/image_classification.py                     # seeds 0-9 → results/
     python benchmarks/image_classification.py --seeds 0 --total-env-steps 2000 --output /tmp/x.md
 
 Both methods use the application's settings (applications/image_classification.py):
@@ -100,7 +100,7 @@ def supervised_only(args: app.Args, seeds: list[int]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--total-env-steps", type=int, default=40_000)
     parser.add_argument("--baseline-epochs", type=int, default=100)
     parser.add_argument("--imbalance-ratio", type=float, default=0.1)
