@@ -186,8 +186,14 @@ class REINFORCE(TfrlAgent, reinforce_agent.ReinforceAgent):
             grads_and_vars = eager_utils.clip_gradient_norms(
                 grads_and_vars, self._gradient_clipping
             )
-        if tf.reduce_sum(mask) > 0:
+
+        def update() -> tf.Operation:
             self._optimizer.apply_gradients(grads_and_vars)
+            return tf.no_op()
+
+        # No complete episode in the segment: nothing to learn from. A tf.cond, not
+        # an `if`: the Trainer traces without AutoGraph.
+        tf.cond(tf.reduce_sum(mask) > 0, update, tf.no_op)
         self.train_step_counter.assign_add(1)
         return tf.nest.map_structure(tf.identity, loss_info)
 

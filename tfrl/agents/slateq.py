@@ -673,13 +673,20 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         return tf_agent.LossInfo(loss, {"td_loss": td_loss, "choice_loss": choice_loss})
 
     def _train(self, experience, weights=None):
+        # Graph control flow written out (tf.cond): the Trainer traces without AutoGraph.
         if self.config.target == "monte_carlo":
             # The Trainer hands over each collected segment train_steps times: store it once.
             fingerprint = self._returns.fingerprint(experience)
-            if tf.reduce_any(tf.not_equal(self._returns.stored, fingerprint)):
+
+            def store() -> tf.Operation:
                 self._returns.add(experience, self._slates(experience.action), self.config.gamma)
-                self._returns.stored.assign(fingerprint)
-        with tf.GradientTape() as tape:
+                return self._returns.stored.assign(fingerprint).op
+
+            new = tf.reduce_any(tf.not_equal(self._returns.stored, fingerprint))
+            stored = tf.cond(new, store, tf.no_op)
+        else:
+            stored = tf.no_op()
+        with tf.control_dependencies([stored]), tf.GradientTape() as tape:
             info = self._loss(experience, weights, training=True)
         variables = self._network.trainable_variables
         gradients = tape.gradient(info.loss, variables)
@@ -687,7 +694,10 @@ class SlateQ(TfrlAgent, tf_agent.TFAgent):
         self._optimizer.apply_gradients(zip(gradients, variables))
         self.train_step_counter.assign_add(1)
         period = self.config.target_update_period
-        if tf.equal(self.train_step_counter % period, 0):
-            for target, source in zip(self._target_network.variables, self._network.variables):
-                target.assign(source)
+
+        def update_target() -> tf.Operation:
+            pairs = zip(self._target_network.variables, self._network.variables, strict=True)
+            return tf.group([target.assign(source) for target, source in pairs])
+
+        tf.cond(tf.equal(self.train_step_counter % period, 0), update_target, tf.no_op)
         return info

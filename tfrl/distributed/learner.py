@@ -119,6 +119,7 @@ def run_learner(
     from tfrl.training.checkpoint import CheckpointManager
     from tfrl.training.evaluate import evaluate, make_eval_env
     from tfrl.training.history import History
+    from tfrl.training.loops import mean_loss
 
     _, agent = build_agent(run)
     c = agent.config
@@ -151,13 +152,9 @@ def run_learner(
     container.push(variables)
     iterator = iter(sample_batches(replay, agent))
 
-    @tf.function
+    @tf.function(autograph=False)
     def train_chunk() -> tf.Tensor:
-        total = tf.constant(0.0)
-        for _ in tf.range(c.train_steps):
-            experience, _ = next(iterator)
-            total += agent.train(experience).loss
-        return total / float(c.train_steps)
+        return mean_loss(c.train_steps, lambda: agent.train(next(iterator)[0]).loss)
 
     seed = None if run.seed is None else run.seed + _EVAL_SEED_OFFSET
     eval_env = make_eval_env(run.env_id, run.eval_episodes, seed, **run.env_kwargs)

@@ -24,7 +24,24 @@ __all__ = [
     "make_off_policy_train_fn",
     "make_on_policy_train_fn",
     "make_replay_buffer",
+    "mean_loss",
 ]
+
+
+def mean_loss(train_steps: int, step: Callable[[], tf.Tensor]) -> tf.Tensor:
+    """Runs `step()` (one gradient step, returning its loss) `train_steps` times; the mean loss.
+
+    A `tf.while_loop` for `tf.function(autograph=False)`, as TF-Agents' own
+    `common.function` traces: AutoGraph would convert the agent's whole train
+    path (TF-Agents and Keras code) first, which costs seconds each time a process
+    traces its first train phase.
+    """
+    _, total = tf.while_loop(
+        lambda i, _: i < train_steps,
+        lambda i, total: (i + 1, total + step()),
+        (tf.constant(0), tf.constant(0.0)),
+    )
+    return total / float(train_steps)
 
 
 def make_replay_buffer(agent: Any, batch_size: int, max_length: int):
@@ -61,15 +78,18 @@ def make_off_policy_train_fn(
     """
     sequence_length = agent.train_sequence_length
 
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def steps(last_id: tf.Tensor) -> tf.Tensor:
-        total = tf.constant(0.0)
-        for _ in tf.range(train_steps):
-            experience = sample_replay(replay, generator, batch_size, sequence_length, last_id)
-            total += agent.train(experience).loss
-        return total / float(train_steps)
+        return mean_loss(
+            train_steps,
+            lambda: (
+                agent.train(
+                    sample_replay(replay, generator, batch_size, sequence_length, last_id)
+                ).loss
+            ),
+        )
 
-    @tf.function
+    @tf.function(autograph=False)
     def train() -> tf.Tensor:
         # The buffer does not change during the phase: read its end once, outside XLA.
         return steps(replay_last_id(replay, sequence_length))
@@ -105,13 +125,11 @@ def make_off_policy_train_fn(
 def make_on_policy_train_fn(agent: Any, replay: Any, train_steps: int):
     """Returns `train() -> mean loss` on the collected segment, then clears it."""
 
-    @tf.function
+    @tf.function(autograph=False)
     def train() -> tf.Tensor:
         experience = replay.gather_all()
-        total = tf.constant(0.0)
-        for _ in tf.range(train_steps):
-            total += agent.train(experience).loss
-        replay.clear()
-        return total / float(train_steps)
+        loss = mean_loss(train_steps, lambda: agent.train(experience).loss)
+        replay.clear()  # after the loop: tf.function keeps stateful ops in program order
+        return loss
 
     return train
