@@ -7,13 +7,17 @@ Per seed, one after another, in this one invocation:
 
 - tfrl: `tfrl train CartPole-v1 --agent dqn` as shipped (the tuned row of
   tfrl/agents/tuned/dqn.yaml over DQNConfig's defaults; `tfrl hparams CartPole-v1`).
-- TF-Agents tutorial: the DQN tutorial (tf_agents/colabs/1_dqn_tutorial.ipynb)
-  with its own settings, written here from its description: `QNetwork`
-  fc_layer_params (100,), Adam 1e-3, squared TD loss, `DqnAgent` defaults
-  otherwise (ε-greedy 0.1, target update every step, γ 1.0), a
-  `TFUniformReplayBuffer` of 100,000, 100 initial random steps, then per
-  iteration one env step by a `DynamicStepDriver` and one `agent.train` on a
-  batch of 64 two-step samples from `as_dataset(num_parallel_calls=3).prefetch(3)`.
+- TF-Agents tutorial: the DQN tutorial (docs/tutorials/1_dqn_tutorial.ipynb)
+  with its own settings, written here from its description: its Q-network
+  (Dense 100 and 50, ReLU, variance-scaling initialisation; a Q-value layer
+  initialised uniform in ±0.03 with bias -0.2), Adam 1e-3, squared TD loss,
+  `DqnAgent` defaults otherwise (ε-greedy 0.1, target update every step,
+  γ 1.0), 100 initial random steps, then per iteration one env step and one
+  `agent.train` on a batch of 64 two-step samples. Its replay is the earlier
+  tutorial's in-graph one (a `TFUniformReplayBuffer` of 100,000 read through
+  `as_dataset(num_parallel_calls=3).prefetch(3)`, a `DynamicStepDriver`),
+  not the current notebook's Reverb server and Python driver, so no server
+  process is needed.
 - SB3: stable-baselines3 DQN with the RL Zoo's CartPole-v1 row
   (benchmarks/sb3_dqn.py, run in a subprocess by the Python of `.venv-peers`,
   which `make bench` creates from benchmarks/requirements-peers.txt: torch needs a
@@ -27,6 +31,9 @@ Protocol (../shared/BENCHMARKS.md): evaluate every 2,000 env steps with 20
 greedy episodes on separate seeded envs; solved = first evaluation with mean
 ≥ 475; keep training for 10 more evaluations to report stability; training
 seconds exclude evaluation; ratios tfrl / faster peer per seed, and medians.
+The sides of a seed run one after another, in an order that rotates with the
+seed; each run records the 1-minute load average when it starts, and a run
+whose env steps/s is under half its side's median is marked as slowed.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ import tensorflow as tf  # noqa: E402
 import tf_agents  # noqa: E402
 from tf_agents.agents.dqn import dqn_agent  # noqa: E402
 from tf_agents.drivers import dynamic_step_driver  # noqa: E402
-from tf_agents.networks import q_network  # noqa: E402
+from tf_agents.networks import sequential  # noqa: E402
 from tf_agents.policies import random_tf_policy  # noqa: E402
 from tf_agents.replay_buffers import tf_uniform_replay_buffer  # noqa: E402
 from tf_agents.utils import common  # noqa: E402
@@ -79,6 +86,7 @@ class Run:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     eval_returns: list[float] = dataclasses.field(default_factory=list)
+    load: float = dataclasses.field(default_factory=lambda: os.getloadavg()[0])
 
     @property
     def steps_per_sec(self) -> float:
@@ -182,15 +190,34 @@ def _tutorial_loop(env, agent, replay, batch_size: int, on_step, train_every: fl
             return
 
 
+def _tutorial_q_network(num_actions: int) -> sequential.Sequential:
+    """The tutorial's Q-network: two ReLU layers, then Q-values started near -0.2."""
+    hidden = [
+        tf.keras.layers.Dense(
+            units,
+            activation="relu",
+            kernel_initializer=tf.keras.initializers.VarianceScaling(
+                scale=2.0, mode="fan_in", distribution="truncated_normal"
+            ),
+        )
+        for units in (100, 50)
+    ]
+    q_values = tf.keras.layers.Dense(
+        num_actions,
+        kernel_initializer=tf.keras.initializers.RandomUniform(-0.03, 0.03),
+        bias_initializer=tf.keras.initializers.Constant(-0.2),
+    )
+    return sequential.Sequential([*hidden, q_values])
+
+
 def run_tutorial(seed: int, max_env_steps: int) -> Run:
     """The TF-Agents DQN tutorial with its own network, learning rate and loop."""
     _seed_everything(seed)
     env = tfrl.envs.make(ENV_ID, num_envs=1, seed=seed)
-    net = q_network.QNetwork(env.observation_spec(), env.action_spec(), fc_layer_params=(100,))
     agent = dqn_agent.DqnAgent(
         env.time_step_spec(),
         env.action_spec(),
-        q_network=net,
+        q_network=_tutorial_q_network(int(env.action_spec().maximum) + 1),
         optimizer=tf.keras.optimizers.Adam(learning_rate=1e-3),
         td_errors_loss_fn=common.element_wise_squared_loss,
         train_step_counter=tf.Variable(0),
@@ -223,6 +250,7 @@ def run_tutorial(seed: int, max_env_steps: int) -> Run:
 def run_sb3(seed: int, max_env_steps: int, python: str) -> Run | None:
     """SB3 DQN with the RL Zoo's CartPole-v1 settings, in its own process and environment."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sb3_dqn.py")
+    load = os.getloadavg()[0]
     result = subprocess.run(
         [python, script, "--seed", str(seed), "--max-env-steps", str(max_env_steps)],
         capture_output=True,
@@ -233,7 +261,7 @@ def run_sb3(seed: int, max_env_steps: int, python: str) -> Run | None:
         print(f"SB3 run failed (seed {seed}):\n{result.stderr[-2000:]}", flush=True)
         return None
     data = json.loads(lines[-1])
-    run = Run("SB3 (RL Zoo)", seed)
+    run = Run("SB3 (RL Zoo)", seed, load=load)
     for field in dataclasses.fields(Run):
         if field.name in data and field.name not in ("side", "seed"):
             setattr(run, field.name, data[field.name])
@@ -247,19 +275,25 @@ class LoopRun:
     ratio: float
     tfrl_steps_per_sec: float
     tutorial_steps_per_sec: float
+    tfrl_no_xla_steps_per_sec: float | None = None
 
 
 def run_loops(seed: int, env_steps: int) -> LoopRun:
     """Same agent, network, batch and replay ratio; tfrl's Trainer vs the tutorial's loop."""
-    _seed_everything(seed)
-    trainer = build_trainer(RunConfig(env_id=ENV_ID, agent="dqn", seed=seed))
+
+    def trainer_rate(**hparams) -> tuple[float, object, int]:
+        _seed_everything(seed)
+        trainer = build_trainer(RunConfig(env_id=ENV_ID, agent="dqn", seed=seed, hparams=hparams))
+        warmup = trainer.agent.config.learning_starts + 2 * trainer.iteration_env_steps
+        trainer.fit(warmup, eval_every=None, verbose=0)  # compile, fill past learning_starts
+        start = time.perf_counter()
+        trainer.fit(warmup + env_steps, eval_every=None, verbose=0)
+        return (trainer.env_steps - warmup) / (time.perf_counter() - start), trainer, warmup
+
+    ours, trainer, warmup = trainer_rate()
     config = trainer.agent.config
     ratio = config.train_steps / config.collect_env_steps
-    warmup = config.learning_starts + 2 * trainer.iteration_env_steps
-    trainer.fit(warmup, eval_every=None, verbose=0)  # compile, fill past learning_starts
-    start = time.perf_counter()
-    trainer.fit(warmup + env_steps, eval_every=None, verbose=0)
-    ours = (trainer.env_steps - warmup) / (time.perf_counter() - start)
+    ours_no_xla = trainer_rate(jit_compile=False)[0] if config.jit_compile else None
 
     _seed_everything(seed)
     env = tfrl.envs.make(ENV_ID, num_envs=1, seed=seed)
@@ -278,7 +312,21 @@ def run_loops(seed: int, env_steps: int) -> LoopRun:
 
     _tutorial_loop(env, agent, replay, config.batch_size, timed, train_every=ratio)
     theirs = env_steps / (measured["t1"] - measured["t0"])
-    return LoopRun(seed, ratio, ours, theirs)
+    return LoopRun(seed, ratio, ours, theirs, ours_no_xla)
+
+
+def _slowed(seeds, runs) -> set[tuple[int, str]]:
+    """(seed, side) of runs under half their side's median env steps/s."""
+    rates: dict[str, list[float]] = {}
+    for seed in seeds:
+        for r in runs[seed]:
+            rates.setdefault(r.side, []).append(r.steps_per_sec)
+    return {
+        (seed, r.side)
+        for seed in seeds
+        for r in runs[seed]
+        if r.steps_per_sec < 0.5 * statistics.median(rates[r.side])
+    }
 
 
 def _fmt(x, digits=1):
@@ -308,24 +356,35 @@ def report(seeds, runs, loop_runs, command, repeat=None, versions="") -> str:
         "",
         "Sides: tfrl = `tfrl train CartPole-v1 --agent dqn` as shipped (`tfrl hparams "
         "CartPole-v1 --agent dqn` prints its settings); TF-Agents tutorial = its DQN tutorial "
-        "with its own settings (QNetwork fc (100,), Adam 1e-3, squared loss, ε 0.1, target "
-        "every step, γ 1.0, 1 env step + 1 train step per iteration, batch 64); SB3 = "
+        "with its own settings (Q-network 100-50 with the notebook's initialisers, Adam 1e-3, "
+        "squared loss, ε 0.1, target every step, γ 1.0, 1 env step + 1 train step per "
+        "iteration, batch 64; the earlier notebook's in-graph replay and driver instead of "
+        "today's Reverb server); SB3 = "
         "stable-baselines3 DQN with the RL Zoo's CartPole-v1 row (256-256, lr 2.3e-3, "
         "train_freq 256, gradient_steps 128). Evaluation every 2,000 env steps, 20 greedy "
         "episodes on separate seeded envs; times are training seconds, evaluation excluded "
         "unless stated.",
         "",
         "| seed | side | solved at (env steps) | train s to solve | s to solve incl. eval "
-        "| env steps/s | 10 evals after solving: mean / min / all ≥ 475 |",
-        "|---|---|---|---|---|---|---|",
+        "| env steps/s | load at start | 10 evals after solving: mean / min / all ≥ 475 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    slowed = _slowed(seeds, runs)
     for seed in seeds:
         for r in runs[seed]:
+            mark = " (slowed)" if (seed, r.side) in slowed else ""
             lines.append(
                 f"| {r.seed} | {r.side} | {_fmt(r.solved_at, 0)} "
                 f"| {_fmt(r.train_seconds_to_solve)} | {_fmt(r.total_seconds_to_solve)} "
-                f"| {r.steps_per_sec:,.0f} | {_stability(r)} |"
+                f"| {r.steps_per_sec:,.0f}{mark} | {r.load:.1f} | {_stability(r)} |"
             )
+    if slowed:
+        lines += [
+            "",
+            "(slowed): env steps/s under half the same side's median over the seeds, most "
+            "likely other jobs' load; that seed's time ratio measures the machine as much as "
+            "the side. Env steps to solve do not depend on load.",
+        ]
     lines += [
         "",
         "Time to solve, tfrl / the faster peer (target ≤ 0.5×), and env steps to solve:",
@@ -373,17 +432,25 @@ def report(seeds, runs, loop_runs, command, repeat=None, versions="") -> str:
             "train phase compiled with XLA when the row sets jit_compile) and by the TF-Agents "
             "tutorial's loop (1 env, 1 env step per iteration, a train step each time one is "
             "due at the same ratio, `agent.train` wrapped in `common.function` as the tutorial "
-            "does). Env steps/s over a fixed budget after learning_starts, no evaluation.",
+            "does, without XLA as the tutorial runs). Env steps/s over a fixed budget after "
+            "learning_starts, no evaluation. XLA is on tfrl's side only: the last columns time "
+            "tfrl's Trainer with jit_compile=False too.",
             "",
             "| seed | train steps per env step | tfrl env steps/s | tutorial loop env steps/s "
-            "| ratio |",
-            "|---|---|---|---|---|",
+            "| ratio | tfrl without XLA | ratio without XLA |",
+            "|---|---|---|---|---|---|---|",
         ]
         for lr in loop_runs:
+            plain = lr.tfrl_no_xla_steps_per_sec
             lines.append(
                 f"| {lr.seed} | {lr.ratio:.2f} | {lr.tfrl_steps_per_sec:,.0f} "
                 f"| {lr.tutorial_steps_per_sec:,.0f} "
-                f"| {lr.tfrl_steps_per_sec / lr.tutorial_steps_per_sec:.2f}× |"
+                f"| {lr.tfrl_steps_per_sec / lr.tutorial_steps_per_sec:.2f}× "
+                + (
+                    f"| {plain:,.0f} | {plain / lr.tutorial_steps_per_sec:.2f}× |"
+                    if plain
+                    else "| — | — |"
+                )
             )
         med = statistics.median(
             lr.tfrl_steps_per_sec / lr.tutorial_steps_per_sec for lr in loop_runs
@@ -465,13 +532,20 @@ def main() -> int:
     args = parser.parse_args()
     command = ("python benchmarks/cartpole.py " + " ".join(sys.argv[1:])).strip()
     runs, loop_runs, versions = {}, [], ""
-    for seed in args.seeds:
-        runs[seed] = [run_tfrl(seed, args.max_env_steps), run_tutorial(seed, args.max_env_steps)]
-        if not args.no_sb3:
-            sb3 = run_sb3(seed, args.max_env_steps, args.sb3_python)
-            if sb3 is not None:
-                runs[seed].append(sb3)
-                versions = sb3.versions
+    sides = {
+        "tfrl": lambda seed: run_tfrl(seed, args.max_env_steps),
+        "tutorial": lambda seed: run_tutorial(seed, args.max_env_steps),
+    }
+    if not args.no_sb3:
+        sides["sb3"] = lambda seed: run_sb3(seed, args.max_env_steps, args.sb3_python)
+    names = list(sides)
+    for i, seed in enumerate(args.seeds):
+        # The order rotates with the seed, so no side always runs first (or last).
+        order = names[i % len(names) :] + names[: i % len(names)]
+        done_sides = {name: sides[name](seed) for name in order}
+        runs[seed] = [done_sides[n] for n in names if done_sides[n] is not None]
+        if done_sides.get("sb3") is not None:
+            versions = done_sides["sb3"].versions
         for r in runs[seed]:
             print(
                 f"seed {seed} {r.side}: solved at {r.solved_at}, "
