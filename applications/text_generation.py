@@ -59,6 +59,9 @@ class Args:
     target_kl: float = 10.0
     """adaptive β's target KL, in nats per 48 generated tokens: the run's target per
     sequence is target_kl × max_new_tokens / 48; 0 keeps β fixed at kl_coef"""
+    max_kl: float = 15.0
+    """the KL budget, nats per 48 generated tokens (scaled like target_kl): no update
+    starts while the policy's KL is above half of it; 0 turns it off"""
     stop: str = ""
     """a sample ends at this string, e.g. '\\n\\n' (the end of a speech; backslash
     escapes are read); '' uses all max_new_tokens"""
@@ -96,14 +99,16 @@ def make_reward(args: Args, tokenizer):
 
 
 def make_config(args: Args) -> tfrl.text.FineTuneConfig:
-    """The fine-tuning config: the KL target scaled to the sample length, escapes read."""
+    """The fine-tuning config: the KL target and budget scaled to the sample length."""
+    per_token = args.max_new_tokens / 48
     return tfrl.text.FineTuneConfig(
         method=args.method,
         prompts_per_batch=args.prompts_per_batch,
         group_size=args.group_size,
         max_new_tokens=args.max_new_tokens,
         kl_coef=args.kl_coef,
-        target_kl=args.target_kl * args.max_new_tokens / 48 if args.target_kl else None,
+        target_kl=args.target_kl * per_token if args.target_kl else None,
+        max_kl=args.max_kl * per_token if args.max_kl else None,
         stop=codecs.decode(args.stop, "unicode_escape") if args.stop else None,
         seed=args.seed,
     )
@@ -128,8 +133,11 @@ def main(args: Args) -> int:
     prompts = tfrl.text.speaker_prompts(tfrl.text.load_corpus())
     held_out = prompts[::5]
     config = make_config(args)
-    if config.target_kl is not None:
-        print(f"KL target: {config.target_kl:.1f} nats per {config.max_new_tokens}-token sample")
+    if config.target_kl is not None or config.max_kl is not None:
+        print(
+            f"KL per {config.max_new_tokens}-token sample: target {config.target_kl}, "
+            f"budget {config.max_kl} nats"
+        )
     tuner = tfrl.text.FineTuner(
         model, tokenizer, reward, [p for p in prompts if p not in held_out], config
     )

@@ -186,6 +186,12 @@ def _classifier(architecture: str, vocab_size: int, name: str) -> tf.keras.Model
     )  # fmt: skip
 
 
+def holdout_split(items: Sequence[str], holdout: int) -> tuple[list[str], list[str]]:
+    """(training, held out): tenth number `holdout` (0-9, in order) of `items` is held out."""
+    lo, hi = len(items) * holdout // 10, len(items) * (holdout + 1) // 10
+    return list(items[:lo]) + list(items[hi:]), list(items[lo:hi])
+
+
 def openings(speeches_: Sequence[str], length: int) -> list[str]:
     """Real speeches shaped like generations after a "NAME:" prompt: "\n" + their start."""
     return ["\n" + s[: length - 1] for s in speeches_]
@@ -238,11 +244,8 @@ def train_speaker_reward(
         )
     rng = np.random.default_rng(config.seed)
 
-    def split(xs: list[str]) -> tuple[list[str], list[str]]:
-        lo, hi = len(xs) * config.holdout // 10, len(xs) * (config.holdout + 1) // 10
-        return xs[:lo] + xs[hi:], xs[lo:hi]
-
-    (mine_train, mine_val), (rest_train, rest_val) = split(mine), split(rest)
+    (mine_train, mine_val) = holdout_split(mine, config.holdout)
+    (rest_train, rest_val) = holdout_split(rest, config.holdout)
     n = config.examples
     texts = _chunks(mine_train, n, config.length, rng) + _chunks(rest_train, n, config.length, rng)
     labels = np.array([1.0] * n + [0.0] * n, np.float32)

@@ -1,0 +1,38 @@
+"""The learned speaker reward and its independent judge."""
+
+import pytest
+
+from tfrl.errors import ConfigError, UnknownNameError
+from tfrl.text import SpeakerRewardConfig, train_speaker_reward
+from tfrl.text.rewards import holdout_split, openings
+
+
+def test_a_judge_holds_out_another_tenth_of_the_speeches():
+    items = [str(i) for i in range(20)]
+    assert holdout_split(items, 9) == (items[:18], ["18", "19"])
+    train, held = holdout_split(items, 0)
+    assert held == ["0", "1"] and train == items[2:]
+    assert openings(["Faith, I can tell"], 8) == ["\nFaith, "]  # shaped like a generation
+    with pytest.raises(ConfigError, match="holdout=10"):
+        SpeakerRewardConfig(holdout=10)
+    with pytest.raises(UnknownNameError, match=r"Unknown architecture 'lstm'"):
+        SpeakerRewardConfig(architecture="lstm")
+
+
+def test_speaker_reward_trains_either_architecture_and_reports_real_text_ceilings(tokenizer):
+    play = "".join(
+        f"Nurse:\nGood my lord, speech {i} of mine.\n\nROMEO:\nO, fair night {i}.\n\n"
+        for i in range(20)
+    )
+    config = SpeakerRewardConfig(length=16, examples=64, epochs=1, architecture="gru", holdout=0)
+    reward, metrics = train_speaker_reward("Nurse", tokenizer, text=play, config=config)
+    assert any("gru" in layer.name for layer in reward.model.layers)
+    assert set(metrics) == {
+        "val_accuracy",
+        "speaker_score",
+        "others_score",
+        "speaker_opening_score",
+        "others_opening_score",
+    }
+    scores = reward(["\nGood my lord", "\nO, she says"])
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
