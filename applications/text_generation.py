@@ -1,6 +1,6 @@
 """Fine-tune a Keras language model with RL to raise a reward, then export and serve it.
 
-    python applications/text_generation.py              # learned reward: "write like the Nurse"
+    python applications/text_generation.py              # learned reward: "write like ROMEO"
     python applications/text_generation.py --reward keyword --method grpo
     python applications/text_generation.py --help
 
@@ -42,7 +42,7 @@ LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
 class Args:
     reward: str = "speaker"
     """speaker (learned classifier), keyword (love lexicon) or length (first line ≈ 40 chars)"""
-    speaker: str = "Nurse"
+    speaker: str = "ROMEO"
     """the speaker whose lines the learned reward prefers"""
     method: str = "rloo"
     """ppo, rloo or grpo"""

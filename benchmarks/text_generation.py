@@ -5,11 +5,11 @@
 
 Two rewards on continuations of "NAME:" prompts (Tiny Shakespeare speakers):
 
-- speaker (learned): P(Nurse | text) from a classifier trained with
-  `model.fit` on the Nurse's lines (Romeo and Juliet) vs everyone else's
+- speaker (learned): P(ROMEO | text) from a classifier trained with
+  `model.fit` on Romeo's lines vs everyone else's
   (`train_speaker_reward`); an independently trained judge (another
   architecture, data split and seed) scores the same texts, to show whether
-  a policy writes more like the Nurse or only games its classifier;
+  a policy writes more like Romeo or only games its classifier;
 - keyword (rule): count of love-lexicon words, capped at 3 (`KeywordReward`).
 
 Speakers are split into training prompts and held-out prompts (every 5th).
@@ -108,7 +108,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", default=list(METHODS), help="for the learned reward")
     p.add_argument("--rule-methods", nargs="+", default=list(METHODS), help="for the rule reward")
     p.add_argument("--tasks", nargs="+", default=["speaker", "keyword"])
-    p.add_argument("--speaker", default="Nurse", help="the learned reward's speaker")
+    p.add_argument("--speaker", default="ROMEO", help="the learned reward's speaker")
     p.add_argument("--iterations", type=int, default=32)
     p.add_argument("--prompts-per-batch", type=int, default=8)
     p.add_argument("--group-size", type=int, default=4)
@@ -138,15 +138,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def speaker_note(args, config, proxy: dict, judge: dict) -> str:
-    """The learned reward's description: both classifiers' accuracy and real-text ceilings."""
+    """The learned reward's description: both classifiers' quality and real-text ceilings."""
     return (
         f"P({args.speaker} | text) from a {config.architecture} classifier on "
-        f"{config.length}-character windows (the proxy the policies optimise), held-out "
-        f"accuracy {proxy['val_accuracy']:.3f}; judge: an independently trained "
-        f"{JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, other held-out tenth, seed "
-        f"{JUDGE['seed']}), held-out accuracy {judge['val_accuracy']:.3f}. Real held-out "
-        f"{args.speaker} speeches shaped like generations (a newline and their first "
-        f"{config.length - 1} characters) score {proxy['speaker_opening_score']:.3f} "
+        f"{config.length}-character windows, the proxy the policies optimise: held-out "
+        f"accuracy {proxy['val_accuracy']:.3f}, AUC {proxy['val_auc']:.3f} (speech openings: "
+        f"{proxy['opening_auc']:.3f}). Judge, never optimised against: an independently "
+        f"trained {JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, another "
+        f"held-out tenth of the speeches, so other training data, seed {JUDGE['seed']}): "
+        f"accuracy {judge['val_accuracy']:.3f}, AUC {judge['val_auc']:.3f} (openings "
+        f"{judge['opening_auc']:.3f}). Real held-out {args.speaker} speeches shaped like "
+        f"generations (a newline and their first {config.length - 1} characters; each "
+        f"classifier on its own held-out tenth) score {proxy['speaker_opening_score']:.3f} "
         f"(proxy) / {judge['speaker_opening_score']:.3f} (judge), other speakers' "
         f"{proxy['others_opening_score']:.3f} / {judge['others_opening_score']:.3f}; "
         f"held-out chunks from anywhere in a speech: {args.speaker} "

@@ -4,7 +4,7 @@ import pytest
 
 from tfrl.errors import ConfigError, UnknownNameError
 from tfrl.text import SpeakerRewardConfig, train_speaker_reward
-from tfrl.text.rewards import holdout_split, openings
+from tfrl.text.rewards import auc, holdout_split, openings
 
 
 def test_a_judge_holds_out_another_tenth_of_the_speeches():
@@ -19,6 +19,13 @@ def test_a_judge_holds_out_another_tenth_of_the_speeches():
         SpeakerRewardConfig(architecture="lstm")
 
 
+def test_auc_is_the_probability_that_a_positive_outranks_a_negative():
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auc([0.1], [0.9]) == 0.0
+    assert auc([0.3, 0.6], [0.5, 0.5]) == 0.5  # 0.6 outranks both negatives, 0.3 neither
+    assert auc([0.5], [0.5]) == 0.5
+
+
 def test_speaker_reward_trains_either_architecture_and_reports_real_text_ceilings(tokenizer):
     play = "".join(
         f"Nurse:\nGood my lord, speech {i} of mine.\n\nROMEO:\nO, fair night {i}.\n\n"
@@ -29,6 +36,8 @@ def test_speaker_reward_trains_either_architecture_and_reports_real_text_ceiling
     assert any("gru" in layer.name for layer in reward.model.layers)
     assert set(metrics) == {
         "val_accuracy",
+        "val_auc",
+        "opening_auc",
         "speaker_score",
         "others_score",
         "speaker_opening_score",

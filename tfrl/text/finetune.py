@@ -24,7 +24,10 @@ Rollouts are always sampled from the policy's full distribution
 KL are computed under; truncated sampling would bias the KL estimate (it can
 even turn negative). β is adaptive by default (`target_kl`):
 β ← max(min_kl_coef, β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)), or
-fixed with `target_kl=None`. `reward_normalization`
+fixed with `target_kl=None`. `max_kl` is the KL budget, kept by the update
+itself: no update starts while the policy's KL is above half of it (the
+controller alone reacts too late; see benchmarks/results/text_generation_kl_sweep.md).
+`reward_normalization`
 rescales scores by running statistics so the KL term neither dominates nor
 vanishes.
 """

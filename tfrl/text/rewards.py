@@ -5,7 +5,7 @@ number each: `reward(texts) -> np.ndarray [len(texts)]`. Built-ins:
 
 - `KeywordReward`: counts words from a lexicon (a rule);
 - `LengthReward`: how close the first line's length is to a target (a format rule);
-- `ModelReward`: a Keras model on token ids, e.g. `train_speaker_reward("Nurse")`,
+- `ModelReward`: a Keras model on token ids, e.g. `train_speaker_reward("ROMEO")`,
   a classifier trained with `model.fit` on one speaker's lines against the rest
   of the corpus, so "write like Romeo" is a learned reward, not a rule.
 """
@@ -144,9 +144,10 @@ class SpeakerRewardConfig:
         examples: training chunks per class. Default 12,000.
         epochs: `model.fit` epochs (it overfits the speaker's few lines
             after about two). Default 2.
-        architecture: "cnn" (character 5-grams, max-pooled; default) or "gru"
-            (a recurrent reader): a second, differently built classifier is
-            an independent judge of what a policy learned from the first.
+        architecture: "cnn" (character 5-grams, max-pooled; default), "bag"
+            (character 3-grams, averaged) or "gru" (a recurrent reader): a
+            second, differently built classifier is an independent judge of
+            what a policy learned from the first.
         holdout: which tenth of each side's speeches (in corpus order) is held
             out for the metrics, 0-9. Default 9 (the last tenth). A judge
             trained with another `holdout` and `seed` saw other data.
@@ -167,7 +168,7 @@ class SpeakerRewardConfig:
             raise ConfigError(f"holdout={self.holdout!r} must be a whole number from 0 to 9.")
 
 
-ARCHITECTURES = ("cnn", "gru")
+ARCHITECTURES = ("cnn", "bag", "gru")
 
 
 def _classifier(architecture: str, vocab_size: int, name: str) -> tf.keras.Model:
@@ -176,6 +177,11 @@ def _classifier(architecture: str, vocab_size: int, name: str) -> tf.keras.Model
         body = [
             tf.keras.layers.Conv1D(96, 5, activation="relu"),
             tf.keras.layers.GlobalMaxPooling1D(),
+        ]
+    elif architecture == "bag":
+        body = [
+            tf.keras.layers.Conv1D(64, 3, activation="relu"),
+            tf.keras.layers.GlobalAveragePooling1D(),
         ]
     else:
         body = [tf.keras.layers.GRU(64)]
@@ -207,7 +213,7 @@ def _chunks(texts: list[str], n: int, length: int, rng: np.random.Generator) -> 
 
 
 def train_speaker_reward(
-    speaker: str = "Nurse",
+    speaker: str = "ROMEO",
     tokenizer: CharTokenizer | None = None,
     text: str | None = None,
     config: SpeakerRewardConfig | None = None,
@@ -220,7 +226,8 @@ def train_speaker_reward(
 
     Returns:
         (reward, metrics): the reward gives P(speaker | text) in [0, 1].
-        metrics: `val_accuracy` on held-out chunks, and the reward's mean on
+        metrics: `val_accuracy` and `val_auc` (see `auc`) on held-out chunks,
+        `opening_auc` on held-out speech openings, and the reward's mean on
         held-out real text of the speaker (`speaker_score`: what the real
         thing scores, the ceiling a fine-tuned policy is compared with) and of
         everyone else (`others_score`); the same for held-out speeches shaped
@@ -268,10 +275,24 @@ def train_speaker_reward(
     )
     _, accuracy = model.evaluate(reward.encode(val_texts), val_labels, verbose=0)
     scores = reward(val_texts)
+    mine_openings = reward(openings(mine_val, config.length))
+    rest_openings = reward(openings(rest_val, config.length))
     return reward, {
         "val_accuracy": float(accuracy),
+        "val_auc": auc(scores[:500], scores[500:]),
         "speaker_score": float(scores[:500].mean()),
         "others_score": float(scores[500:].mean()),
-        "speaker_opening_score": float(reward(openings(mine_val, config.length)).mean()),
-        "others_opening_score": float(reward(openings(rest_val, config.length)).mean()),
+        "opening_auc": auc(mine_openings, rest_openings),
+        "speaker_opening_score": float(mine_openings.mean()),
+        "others_opening_score": float(rest_openings.mean()),
     }
+
+
+def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting half: the ROC curve's area.
+
+    Threshold-free, so a classifier whose held-out scores are all low (it has
+    memorized its training speeches) is still judged by how it ranks them.
+    """
+    positives, negatives = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float((positives > negatives).mean() + 0.5 * (positives == negatives).mean())
