@@ -76,7 +76,7 @@ METHODS = ("ppo", "rloo", "grpo")
 # The independent judge of the learned reward: another architecture, another held-out
 # tenth of the speeches (so other training data) and another seed than the proxy the
 # policies are trained on; they never see its scores.
-JUDGE = {"architecture": "gru", "holdout": 0, "seed": 1, "epochs": 3}
+JUDGE = {"architecture": "bag", "holdout": 0, "seed": 1, "epochs": 3}
 LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
 
 
