@@ -15,8 +15,8 @@ def test_a_judge_holds_out_another_tenth_of_the_speeches():
     assert openings(["Faith, I can tell"], 8) == ["\nFaith, "]  # shaped like a generation
     with pytest.raises(ConfigError, match="holdout=10"):
         SpeakerRewardConfig(holdout=10)
-    with pytest.raises(UnknownNameError, match=r"Unknown architecture 'lstm'"):
-        SpeakerRewardConfig(architecture="lstm")
+    with pytest.raises(UnknownNameError, match=r"Unknown architecture 'gru'"):
+        SpeakerRewardConfig(architecture="gru")
 
 
 def test_auc_is_the_probability_that_a_positive_outranks_a_negative():
@@ -26,14 +26,15 @@ def test_auc_is_the_probability_that_a_positive_outranks_a_negative():
     assert auc([0.5], [0.5]) == 0.5
 
 
-def test_speaker_reward_trains_either_architecture_and_reports_real_text_ceilings(tokenizer):
+def test_speaker_reward_trains_the_judges_architecture_and_reports_real_text_ceilings(tokenizer):
     play = "".join(
         f"Nurse:\nGood my lord, speech {i} of mine.\n\nROMEO:\nO, fair night {i}.\n\n"
         for i in range(20)
     )
-    config = SpeakerRewardConfig(length=16, examples=64, epochs=1, architecture="gru", holdout=0)
+    config = SpeakerRewardConfig(length=16, examples=64, epochs=1, architecture="bag", holdout=0)
     reward, metrics = train_speaker_reward("Nurse", tokenizer, text=play, config=config)
-    assert any("gru" in layer.name for layer in reward.model.layers)
+    pooling = [type(layer).__name__ for layer in reward.model.layers]
+    assert "GlobalAveragePooling1D" in pooling  # the judge's architecture, not the proxy's
     assert set(metrics) == {
         "val_accuracy",
         "val_auc",
