@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("ppo", "rloo", "grpo")
 # No update starts while the policy's KL is above this fraction of `max_kl`. Measured
-# (benchmarks/results/text_generation.md): a 32-sequence KL estimate of an unchanged
+# (benchmarks/results/text_generation_kl_sweep.md): a 32-sequence KL estimate of an unchanged
 # policy varies by ±2-4 nats between iterations, and a paused policy sits 1-2 nats above
 # the gate (the last update before the pause), so the margin is half the budget.
 KL_GATE = 0.5
