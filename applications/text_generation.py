@@ -18,6 +18,7 @@ prompt strings and returns generated text. Serve it with:
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 import sys
@@ -56,8 +57,14 @@ class Args:
     kl_coef: float = 0.1
     """β, the KL penalty's initial weight (and its floor when adaptive: then > 0)"""
     target_kl: float = 10.0
-    """adaptive β's target KL per sequence (nats, tuned for 48 tokens: scale it with
-    max_new_tokens); 0 keeps β fixed at kl_coef"""
+    """adaptive β's target KL, in nats per 48 generated tokens: the run's target per
+    sequence is target_kl × max_new_tokens / 48; 0 keeps β fixed at kl_coef"""
+    max_kl: float = 15.0
+    """the KL budget, nats per 48 generated tokens (scaled like target_kl): no update
+    starts while the policy's KL is above half of it; 0 turns it off"""
+    stop: str = ""
+    """a sample ends at this string, e.g. '\\n\\n' (the end of a speech; backslash
+    escapes are read); '' uses all max_new_tokens"""
     seed: int = 0
     """seeds sampling, prompt order and initialization"""
     output: str = "runs/text_generation"
@@ -91,8 +98,26 @@ def make_reward(args: Args, tokenizer):
     raise SystemExit(f"--reward {args.reward!r}: choose speaker, keyword or length.")
 
 
-def show(title: str, generator, reward) -> None:
+def make_config(args: Args) -> tfrl.text.FineTuneConfig:
+    """The fine-tuning config: the KL target and budget scaled to the sample length."""
+    per_token = args.max_new_tokens / 48
+    return tfrl.text.FineTuneConfig(
+        method=args.method,
+        prompts_per_batch=args.prompts_per_batch,
+        group_size=args.group_size,
+        max_new_tokens=args.max_new_tokens,
+        kl_coef=args.kl_coef,
+        target_kl=args.target_kl * per_token if args.target_kl else None,
+        max_kl=args.max_kl * per_token if args.max_kl else None,
+        stop=codecs.decode(args.stop, "unicode_escape") if args.stop else None,
+        seed=args.seed,
+    )
+
+
+def show(title: str, generator, reward, stop: str | None = None) -> None:
     texts = generator.generate(PROMPTS, seed=1)
+    if stop:
+        texts = [t.split(stop, 1)[0] for t in texts]
     scores = reward(texts)
     print(title)
     for prompt, text, score in zip(PROMPTS, texts, scores):
@@ -107,20 +132,22 @@ def main(args: Args) -> int:
     reward = make_reward(args, tokenizer)
     prompts = tfrl.text.speaker_prompts(tfrl.text.load_corpus())
     held_out = prompts[::5]
-    config = tfrl.text.FineTuneConfig(
-        method=args.method,
-        prompts_per_batch=args.prompts_per_batch,
-        group_size=args.group_size,
-        max_new_tokens=args.max_new_tokens,
-        kl_coef=args.kl_coef,
-        target_kl=args.target_kl or None,
-        seed=args.seed,
-    )
+    config = make_config(args)
+    if config.target_kl is not None or config.max_kl is not None:
+        print(
+            f"KL per {config.max_new_tokens}-token sample: target {config.target_kl}, "
+            f"budget {config.max_kl} nats"
+        )
     tuner = tfrl.text.FineTuner(
         model, tokenizer, reward, [p for p in prompts if p not in held_out], config
     )
     generation = tfrl.text.GenerationConfig(max_length=args.max_new_tokens)
-    show("Before fine-tuning:", tfrl.text.TextGenerator(model, tokenizer, generation), reward)
+    show(
+        "Before fine-tuning:",
+        tfrl.text.TextGenerator(model, tokenizer, generation),
+        reward,
+        config.stop,
+    )
     before = tuner.evaluate(held_out, model=tuner.reference)
 
     os.makedirs(args.output, exist_ok=True)
@@ -137,7 +164,7 @@ def main(args: Args) -> int:
     wall = time.perf_counter() - start
     after = tuner.evaluate(held_out)
     generator = tuner.generator(generation)
-    show("After fine-tuning:", generator, reward)
+    show("After fine-tuning:", generator, reward, config.stop)
     print(
         f"{args.method.upper()} on held-out prompts: reward {before['reward']:.3f} → "
         f"{after['reward']:.3f}, KL to the reference {after['kl']:.2f} nats/sequence, reference "
@@ -149,7 +176,7 @@ def main(args: Args) -> int:
         f"repeated-word run {before['repeat_run']:.2f} → {after['repeat_run']:.2f} "
         "(falling distinct-2 or rising runs: the policy repeats what the reward pays for)"
     )
-    plot_path = plot(history, os.path.join(args.output, "curves.png"), args.target_kl)
+    plot_path = plot(history, os.path.join(args.output, "curves.png"), config.target_kl or 0.0)
     print(f"Curves: {plot_path}")
 
     path = tfrl.export(generator, os.path.join(args.export_base, "text_generator"))

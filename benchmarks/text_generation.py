@@ -6,7 +6,10 @@
 Two rewards on continuations of "NAME:" prompts (Tiny Shakespeare speakers):
 
 - speaker (learned): P(ROMEO | text) from a classifier trained with
-  `model.fit` on Romeo's lines vs everyone else's (`train_speaker_reward`);
+  `model.fit` on Romeo's lines vs everyone else's
+  (`train_speaker_reward`); an independently trained judge (another
+  architecture, data split and seed) scores the same texts, to show whether
+  a policy writes more like Romeo or only games its classifier;
 - keyword (rule): count of love-lexicon words, capped at 3 (`KeywordReward`).
 
 Speakers are split into training prompts and held-out prompts (every 5th).
@@ -67,8 +70,13 @@ from tfrl.text import (  # noqa: E402
     speaker_prompts,
     train_speaker_reward,
 )
+from tfrl.text.finetune import KL_GATE  # noqa: E402
 
 METHODS = ("ppo", "rloo", "grpo")
+# The independent judge of the learned reward: another architecture, another held-out
+# tenth of the speeches (so other training data) and another seed than the proxy the
+# policies are trained on; they never see its scores.
+JUDGE = {"architecture": "bag", "holdout": 0, "seed": 1, "epochs": 3}
 LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
 
 
@@ -88,6 +96,8 @@ class Run:
     distinct_2: float
     repeat_run: float
     curve_beta: list[float]
+    judge_before: float = float("nan")
+    judge_after: float = float("nan")
 
 
 def parse_args() -> argparse.Namespace:
@@ -107,8 +117,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=2, help="passes over each rollout batch")
     p.add_argument("--kl-coef", type=float, default=0.1, help="initial β and its floor")
     p.add_argument("--target-kl", type=float, default=10.0, help="adaptive β's target (nats/seq)")
-    p.add_argument("--kl-horizon", type=int, default=64, help="adaptive β's horizon (sequences)")
-    p.add_argument("--kl-budget", type=float, default=15.0, help="max mean KL per sequence (nats)")
+    p.add_argument("--kl-horizon", type=int, default=16, help="adaptive β's horizon (sequences)")
+    p.add_argument(
+        "--max-kl",
+        type=float,
+        default=FineTuneConfig.max_kl,
+        help="the KL budget (nats/seq): FineTuneConfig.max_kl, kept by the update, judged here",
+    )
     p.add_argument(
         "--perplexity-factor",
         type=float,
@@ -120,6 +135,27 @@ def parse_args() -> argparse.Namespace:
         "--output", default=os.path.join(os.path.dirname(__file__), "results", "text_generation.md")
     )
     return p.parse_args()
+
+
+def speaker_note(args, config, proxy: dict, judge: dict) -> str:
+    """The learned reward's description: both classifiers' quality and real-text ceilings."""
+    return (
+        f"P({args.speaker} | text) from a {config.architecture} classifier on "
+        f"{config.length}-character windows, the proxy the policies optimise: held-out "
+        f"accuracy {proxy['val_accuracy']:.3f}, AUC {proxy['val_auc']:.3f} (speech openings: "
+        f"{proxy['opening_auc']:.3f}). Judge, never optimised against: an independently "
+        f"trained {JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, another "
+        f"held-out tenth of the speeches, so other training data, seed {JUDGE['seed']}): "
+        f"accuracy {judge['val_accuracy']:.3f}, AUC {judge['val_auc']:.3f} (openings "
+        f"{judge['opening_auc']:.3f}). Real held-out {args.speaker} speeches shaped like "
+        f"generations (a newline and their first {config.length - 1} characters; each "
+        f"classifier on its own held-out tenth) score {proxy['speaker_opening_score']:.3f} "
+        f"(proxy) / {judge['speaker_opening_score']:.3f} (judge), other speakers' "
+        f"{proxy['others_opening_score']:.3f} / {judge['others_opening_score']:.3f}; "
+        f"held-out chunks from anywhere in a speech: {args.speaker} "
+        f"{proxy['speaker_score']:.3f} / {judge['speaker_score']:.3f}, others "
+        f"{proxy['others_score']:.3f} / {judge['others_score']:.3f}"
+    )
 
 
 def load_average() -> str:
@@ -207,16 +243,14 @@ def main() -> int:
 
     rewards = {}
     reward_notes = {}
+    judge = None
     if "speaker" in args.tasks:
-        speaker, metrics = train_speaker_reward(args.speaker, tokenizer)
+        proxy_config = SpeakerRewardConfig(length=args.max_new_tokens)
+        speaker, metrics = train_speaker_reward(args.speaker, tokenizer, config=proxy_config)
+        judge_config = dataclasses.replace(proxy_config, **JUDGE)
+        judge, judge_metrics = train_speaker_reward(args.speaker, tokenizer, config=judge_config)
         rewards["speaker"] = speaker
-        reward_notes["speaker"] = (
-            f"{args.speaker} classifier on {SpeakerRewardConfig().length}-character windows, "
-            f"held-out "
-            f"accuracy {metrics['val_accuracy']:.3f}; real held-out {args.speaker} text scores "
-            f"{metrics['speaker_score']:.3f} (the ceiling), other speakers' "
-            f"{metrics['others_score']:.3f}"
-        )
+        reward_notes["speaker"] = speaker_note(args, proxy_config, metrics, judge_metrics)
     if "keyword" in args.tasks:
         rewards["keyword"] = KeywordReward(LEXICON, cap=3)
         reward_notes["keyword"] = f"count of {list(LEXICON)}, capped at 3"
@@ -243,6 +277,7 @@ def main() -> int:
                 kl_coef=args.kl_coef,
                 target_kl=args.target_kl,
                 kl_horizon=args.kl_horizon,
+                max_kl=args.max_kl,
                 epochs=args.epochs,
             )
             tuners[task, method] = FineTuner(model, tokenizer, rewards[task], train_prompts, config)
@@ -255,11 +290,17 @@ def main() -> int:
         history = tuner.fit(args.iterations)
         seconds = time.perf_counter() - start
         after = tuner.evaluate(held_out, args.eval_samples)
+        judged = {}
+        if task == "speaker":
+            judged = dict(
+                judge_before=float(np.mean(judge(baselines[task]["texts"]))),
+                judge_after=float(np.mean(judge(after["texts"]))),
+            )
         run = Run(
             task, method, seed, baselines[task]["reward"], after["reward"], after["kl"],
             after["ref_perplexity"], seconds, history.history["objective/scores"],
             history.history["objective/kl"], after["samples"][0], after["distinct_2"],
-            after["repeat_run"], history.history["beta"],
+            after["repeat_run"], history.history["beta"], **judged,
         )  # fmt: skip
         runs.append(run)
         print(
@@ -307,11 +348,13 @@ def write_results(
         "then every seed starts afresh from the reference (`FineTuner.reset`).",
         "",
         f"Acceptance per run on held-out prompts ({args.eval_samples} samples each): reward ≥ 2× "
-        f"pretrained, mean KL per sequence ≤ {args.kl_budget} nats, reference perplexity of the "
+        f"pretrained, mean KL per sequence ≤ {args.max_kl} nats, reference perplexity of the "
         f"generated text ≤ {args.perplexity_factor} × the pretrained samples'. The KL budget "
-        f"({args.kl_budget}) is this benchmark's acceptance line, separate from the target the "
-        f"adaptive β aims at ({args.target_kl}); `pass` judges the final KL, `pass throughout` "
-        "also needs the training KL ≤ the budget at every iteration (its worst one).",
+        f"is the fine-tuning config's own `max_kl` ({args.max_kl}), which the update keeps: no "
+        f"update starts while the policy's KL is above half of it ({KL_GATE * args.max_kl}); "
+        f"the adaptive β aims at {args.target_kl}. `pass` judges the final KL, `pass "
+        "throughout` also needs the training KL (each iteration's 32-sequence estimate) ≤ "
+        "the budget at every iteration (its worst one).",
         "",
     ]
     for task, note in reward_notes.items():
@@ -319,23 +362,39 @@ def write_results(
             continue
         base = baselines[task]
         bound = args.perplexity_factor * base["ref_perplexity"]
+        judged = task == "speaker"
         lines += [
             f"## Reward: {task} ({note})",
             "",
             f"Pretrained: reward {base['reward']:.3f} ± {base['reward_sem']:.3f} (s.e.m.), "
             f"reference perplexity {base['ref_perplexity']:.2f} (bound {bound:.2f}), "
-            f"distinct-2 {base['distinct_2']:.2f}, repeated-word run {base['repeat_run']:.2f}.",
+            f"distinct-2 {base['distinct_2']:.2f}, repeated-word run {base['repeat_run']:.2f}"
+            + (
+                f"; the judge scores the pretrained samples {runs_judge_before(runs, task):.3f}."
+                if judged
+                else "."
+            ),
             "",
-            "| method | seed | reward after | × pretrained | KL (nats/seq) | max KL in training "
+            "| method | seed | reward after | × pretrained "
+            + ("| judge after | judge × pretrained " if judged else "")
+            + "| KL (nats/seq) | max KL in training "
             "| ref perplexity | distinct-2 | repeat run | wall s | pass | pass throughout |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|"
+            + ("---|---|" if judged else "")
+            + "---|---|---|---|---|---|---|---|",
         ]
         for r in (r for r in runs if r.task == task):
             ratio = r.reward_after / max(r.reward_before, 1e-9)
-            ok = ratio >= 2 and r.kl <= args.kl_budget and r.perplexity <= bound
-            throughout = ok and max(r.curve_kl) <= args.kl_budget
+            ok = ratio >= 2 and r.kl <= args.max_kl and r.perplexity <= bound
+            throughout = ok and max(r.curve_kl) <= args.max_kl
+            judge_cells = (
+                f"{r.judge_after:.3f} | {r.judge_after / max(r.judge_before, 1e-9):.2f} | "
+                if judged
+                else ""
+            )
             lines.append(
-                f"| {r.method} | {r.seed} | {r.reward_after:.3f} | {ratio:.2f} | {r.kl:.2f} | "
+                f"| {r.method} | {r.seed} | {r.reward_after:.3f} | {ratio:.2f} | {judge_cells}"
+                f"{r.kl:.2f} | "
                 f"{max(r.curve_kl):.1f} | {r.perplexity:.2f} | {r.distinct_2:.2f} | "
                 f"{r.repeat_run:.2f} | {r.seconds:.0f} | {'yes' if ok else 'NO'} | "
                 f"{'yes' if throughout else 'NO'} |"
@@ -345,9 +404,11 @@ def write_results(
             "",
             "Mean ± 95% confidence half-width over seeds (Student t; nan for one seed):",
             "",
-            "| method | reward | KL (nats/seq) | ref perplexity | distinct-2 | wall s "
+            "| method | reward "
+            + ("| judge " if judged else "")
+            + "| KL (nats/seq) | max KL in training | ref perplexity | distinct-2 | wall s "
             "| runs passing | passing throughout |",
-            "|---|---|---|---|---|---|---|---|",
+            "|---|---|---|" + ("---|" if judged else "") + "---|---|---|---|---|---|",
         ]
         for method in METHODS:
             rs = [r for r in runs if r.task == task and r.method == method]
@@ -355,19 +416,21 @@ def write_results(
                 continue
             passing = sum(
                 r.reward_after >= 2 * r.reward_before
-                and r.kl <= args.kl_budget
+                and r.kl <= args.max_kl
                 and r.perplexity <= bound
                 for r in rs
             )
             throughout = sum(
                 r.reward_after >= 2 * r.reward_before
-                and max(r.curve_kl) <= args.kl_budget
-                and r.kl <= args.kl_budget
+                and max(r.curve_kl) <= args.max_kl
+                and r.kl <= args.max_kl
                 and r.perplexity <= bound
                 for r in rs
             )
             lines.append(
-                f"| {method} | {ci(r.reward_after for r in rs)} | {ci(r.kl for r in rs)} | "
+                f"| {method} | {ci(r.reward_after for r in rs)} | "
+                + (f"{ci(r.judge_after for r in rs)} | " if judged else "")
+                + f"{ci(r.kl for r in rs)} | {ci(max(r.curve_kl) for r in rs)} | "
                 f"{ci(r.perplexity for r in rs)} | {ci(r.distinct_2 for r in rs)} | "
                 f"{ci(r.seconds for r in rs)} | {passing}/{len(rs)} | {throughout}/{len(rs)} |"
             )
@@ -399,6 +462,11 @@ def write_results(
     print(f"Wrote {out}")
 
 
+def runs_judge_before(runs, task) -> float:
+    """The judge's mean score of the pretrained model's held-out samples (same for every run)."""
+    return next((r.judge_before for r in runs if r.task == task), float("nan"))
+
+
 def plot(runs, task, path, args):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for method in METHODS:
@@ -415,7 +483,8 @@ def plot(runs, task, path, args):
         xlabel="iteration",
         ylabel="mean reward",
     )
-    axes[1].axhline(args.kl_budget, color="red", linestyle="--", label="budget")
+    axes[1].axhline(args.max_kl, color="red", linestyle="--", label="budget (max_kl)")
+    axes[1].axhline(KL_GATE * args.max_kl, color="orange", linestyle="--", label="update gate")
     axes[1].axhline(args.target_kl, color="gray", linestyle=":", label="adaptive β's target")
     axes[1].set(title="KL to the reference (nats / sequence)", xlabel="iteration", ylabel="KL")
     axes[1].legend()

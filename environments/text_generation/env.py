@@ -33,7 +33,9 @@ class TextGenerationEnv(gym.Env):
     - Reward: 0 on every step but the last, which gets `reward([text])[0]`
       for the generated text (without the prompt).
     - Starting state: a prompt drawn uniformly from `config.prompts`.
-    - Episode end: terminated after `max_new_tokens` steps; never truncated.
+    - Episode end: terminated after `max_new_tokens` steps, or as soon as the
+      text ends with `config.stop` (the reward then scores the text before
+      it); never truncated.
     - Arguments: `config` (`TextGenerationConfig`) or its fields as keywords.
     - Version history: v0, the first.
 
@@ -55,6 +57,8 @@ class TextGenerationEnv(gym.Env):
         self.prompts = list(self.config.prompts or speaker_prompts(corpus))
         for p in self.prompts:
             self.tokenizer.check(p)
+        if self.config.stop is not None:
+            self.tokenizer.check(self.config.stop)
         n = self.tokenizer.vocab_size
         self.action_space = gym.spaces.Discrete(n)
         self.observation_space = gym.spaces.Box(
@@ -87,10 +91,13 @@ class TextGenerationEnv(gym.Env):
             )
         self._generated.append(action)
         self._context.append(action)
-        done = len(self._generated) >= self.config.max_new_tokens
+        text = self.tokenizer.text(self._generated)
+        stop = self.config.stop
+        stopped = stop is not None and text.endswith(stop)
+        done = stopped or len(self._generated) >= self.config.max_new_tokens
         reward, info = 0.0, {"prompt": self._prompt}
         if done:
-            info["text"] = self.tokenizer.text(self._generated)
+            info["text"] = text[: -len(stop)] if stopped else text
             reward = float(np.asarray(self.reward_fn([info["text"]])).reshape(-1)[0])
         return self._observation(), reward, done, False, info
 

@@ -1,9 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfrl.errors import ConfigError
-from tfrl.text import GenerationConfig, TextInputError
+from tfrl.text import GenerationConfig, LMConfig, TextInputError, build_lm
 from tfrl.text.sampling import filter_logits
 
 
@@ -53,3 +55,16 @@ def test_bad_prompts_get_clear_errors(generator):
         generator.generate(["A"], temperature=-1)
     with pytest.raises(ConfigError, match="top_p=0"):
         GenerationConfig(top_p=0)
+
+
+def test_a_new_lm_is_initialized_from_its_config_seed_alone(tokenizer):
+    """Not from the global random state: a test's tiny LM must not depend on earlier tests."""
+    config = LMConfig(units=8, embedding_dim=4, seed=3)
+    first = build_lm(tokenizer.vocab_size, config).get_weights()
+    tf.random.set_seed(123)
+    tf.random.uniform([5])
+    again = build_lm(tokenizer.vocab_size, config).get_weights()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    other = build_lm(tokenizer.vocab_size, dataclasses.replace(config, seed=4)).get_weights()
+    assert not np.array_equal(first[0], other[0])

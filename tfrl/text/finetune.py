@@ -24,7 +24,10 @@ Rollouts are always sampled from the policy's full distribution
 KL are computed under; truncated sampling would bias the KL estimate (it can
 even turn negative). β is adaptive by default (`target_kl`):
 β ← max(min_kl_coef, β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)), or
-fixed with `target_kl=None`. `reward_normalization`
+fixed with `target_kl=None`. `max_kl` is the KL budget, kept by the update
+itself: no update starts while the policy's KL is above half of it (the
+controller alone reacts too late; see benchmarks/results/text_generation_kl_sweep.md).
+`reward_normalization`
 rescales scores by running statistics so the KL term neither dominates nor
 vanishes.
 """
@@ -65,6 +68,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 METHODS = ("ppo", "rloo", "grpo")
+# No update starts while the policy's KL is above this fraction of `max_kl`. Measured
+# (benchmarks/results/text_generation_kl_sweep.md): a 32-sequence KL estimate of an unchanged
+# policy varies by ±2-4 nats between iterations, and a paused policy sits 1-2 nats above
+# the gate (the last update before the pause), so the margin is half the budget.
+KL_GATE = 0.5
 NORMALIZATIONS = ("none", "scale", "standardize")
 
 
@@ -95,7 +103,19 @@ class FineTuneConfig:
             too little penalty when the policy starts to move (measured: KL 29
             nats after 32 iterations against a target of 6).
         kl_horizon: the adaptive controller's horizon, in sequences: β moves
-            by at most 20% × sequences per iteration / horizon. Default 64.
+            by at most 20% × sequences per iteration / horizon. Default 16
+            (measured: 64 reacted too late, the KL overshot the target by up
+            to 17 nats before β pulled it back).
+        max_kl: the KL budget per sequence (nats), kept by the update itself:
+            no update starts while the policy's KL to the reference is above
+            half of it (the rollout's KL before the first epoch, an
+            importance-weighted estimate before each later one); the reward's
+            pull pauses there, and β's controller and the next rollouts go on.
+            The margin covers the noise of a batch's KL estimate (±2-4 nats
+            for 32 sequences) and the last step before a pause: measured on
+            the benchmark, the training KL stayed ≤ 12.6 with budget 15.
+            Default 15.0 (for 48 tokens: scale it with `max_new_tokens`);
+            None: no budget (the controller alone, which overshoots).
         reward_normalization: "scale" (divide scores by their running
             standard deviation, default), "standardize" (also subtract the
             running mean) or "none".
@@ -124,7 +144,8 @@ class FineTuneConfig:
     kl_coef: float = 0.1
     min_kl_coef: float | None = None
     target_kl: float | None = 10.0
-    kl_horizon: int = 64
+    kl_horizon: int = 16
+    max_kl: float | None = 15.0
     reward_normalization: str = "scale"
     value_coef: float = 0.5
     gae_lambda: float = 0.95
@@ -165,6 +186,8 @@ class FineTuneConfig:
                 "controller multiplies β, so it would stay 0 forever. Start β above 0 (and "
                 "set min_kl_coef to let it fall lower), or pass target_kl=None for a fixed β."
             )
+        if self.max_kl is not None and not self.max_kl > 0:
+            raise ConfigError(f"max_kl={self.max_kl} must be > 0, or None for no limit.")
         if self.min_kl_coef is not None and not 0 < self.min_kl_coef <= self.kl_coef:
             raise ConfigError(
                 f"min_kl_coef={self.min_kl_coef} must be > 0 and ≤ kl_coef={self.kl_coef} "
@@ -268,6 +291,7 @@ class FineTuner:
         # Prompt widths vary between batches: one graph with an open time dimension.
         self._rollout = tf.function(self._rollout_fn, reduce_retracing=True)
         self._train = tf.function(self._train_fn, reduce_retracing=True)
+        self._kl_estimate = tf.function(self._kl_estimate_fn, reduce_retracing=True)
 
     def reset(self, seed: int | None = None) -> None:
         """Starts over from the reference (policy, value head, optimizer, β, statistics).
@@ -352,6 +376,18 @@ class FineTuner:
         )
         values = self.value_head(out["states"])[..., 0]
         return out["tokens"], out["logp"], out["ref_logp"], out["entropy"], values
+
+    def _kl_estimate_fn(self, ids, mask, tokens, valid, old_logp, ref_logp):
+        """The current policy's KL to the reference per sequence, estimated on the batch.
+
+        Σ_t ratio_t·(log π − log π_ref) over the rollout's tokens, with the
+        per-token importance ratio π/π_old: exact for the policy that sampled
+        them (ratio 1), an estimate after it has been updated.
+        """
+        logp, _, _ = self._token_stats(self.policy, ids, mask, tokens)
+        ratio = tf.exp(logp - old_logp)
+        per_sequence = tf.reduce_sum(ratio * (logp - ref_logp) * valid, axis=1)
+        return tf.reduce_mean(per_sequence)
 
     def _train_fn(self, ids, mask, tokens, valid, old_logp, ref_logp, advantages, returns):
         c = self.config
@@ -486,13 +522,22 @@ class FineTuner:
         raw = np.asarray(self.reward_fn(texts), np.float32).reshape(len(texts))
         scores = self._normalize(raw)
         kl = (logp - ref_logp) * valid
+        kl_seq = float(kl.sum(axis=1).mean())
         adv, returns = self.advantages(scores, kl, values, valid)
         batch_args = [ids, mask, tokens, valid, logp, ref_logp, adv, returns]
         batch_args = [tf.constant(a) for a in batch_args]
-        for _ in range(c.epochs):
+        stats = {"loss/policy": math.nan, "loss/value": math.nan, "policy/clipfrac": math.nan}
+        # The KL budget: no update starts while the policy's KL is above the gate, half
+        # the budget (the rollout's KL first, then the estimate after each epoch).
+        gate = None if c.max_kl is None else KL_GATE * c.max_kl
+        paused = gate is not None and kl_seq > gate
+        epochs = 0
+        for epoch in range(0 if paused else c.epochs):
+            if epoch > 0 and gate is not None and self._kl_estimate(*batch_args[:6]) > gate:
+                break
             stats = self._train(*batch_args)
             self.train_steps += 1
-        kl_seq = float(kl.sum(axis=1).mean())
+            epochs += 1
         self.update_beta(kl_seq, len(texts))
         self.iteration += 1
         self.env_steps += tokens.size
@@ -513,6 +558,8 @@ class FineTuner:
             "sample": prompts[0] + texts[0],
         }
         logs.update({k: float(v) for k, v in stats.items()})
+        logs["policy/epochs"] = float(epochs)
+        logs["policy/paused"] = float(paused)
         return logs
 
     def fit(
@@ -566,7 +613,7 @@ class FineTuner:
         samples_per_prompt: int = 4,
         seed: int = 12345,
         model: CharLM | None = None,
-    ) -> dict[str, float]:
+    ) -> dict[str, Any]:
         """Mean reward, KL to the reference, reference perplexity and diversity on `prompts`.
 
         Samples from the full distribution of `model` (default: the policy;
@@ -576,6 +623,7 @@ class FineTuner:
         `distinct_2`, `repeat_run`, `max_repeat_run`; see
         `tfrl.text.diversity`) falls when a policy collapses onto a few
         rewarded phrases. Tokens after a `config.stop` count in none of these.
+        `texts` are all the generated texts (e.g. to score with a second judge).
         """
         model = model or self.policy
         rows = [p for p in prompts for _ in range(samples_per_prompt)]
@@ -597,6 +645,7 @@ class FineTuner:
             "samples": [
                 r + t for r, t in zip(rows[::samples_per_prompt], texts[::samples_per_prompt])
             ],
+            "texts": texts,
         }
 
     def generator(self, config: GenerationConfig | None = None) -> TextGenerator:

@@ -92,15 +92,42 @@ class CharLM(tf.keras.Model):
         vocab_size: number of tokens.
         embedding_dim: embedding size. Default 64.
         units: GRU units. Default 256.
+        seed: seeds the initial weights, so they do not depend on what the
+            process drew before (Keras' unseeded initializers draw from the
+            global random state). Default None (unseeded).
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 64, units: int = 256, **kwargs: Any):
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 64,
+        units: int = 256,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.units = units
-        self.embedding = tf.keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
-        self.gru = tf.keras.layers.GRU(units, return_sequences=True, return_state=True, name="gru")
-        self.head = tf.keras.layers.Dense(vocab_size, name="logits")
+        init = tf.keras.initializers
+        # Keras' default initializers, each seeded apart when a seed is given.
+        seeded = lambda cls, i, **kw: cls(seed=None if seed is None else seed * 4 + i, **kw)
+        self.embedding = tf.keras.layers.Embedding(
+            vocab_size,
+            embedding_dim,
+            embeddings_initializer=seeded(init.RandomUniform, 0, minval=-0.05, maxval=0.05),
+            name="embedding",
+        )
+        self.gru = tf.keras.layers.GRU(
+            units,
+            return_sequences=True,
+            return_state=True,
+            kernel_initializer=seeded(init.GlorotUniform, 1),
+            recurrent_initializer=seeded(init.Orthogonal, 2),
+            name="gru",
+        )
+        self.head = tf.keras.layers.Dense(
+            vocab_size, kernel_initializer=seeded(init.GlorotUniform, 3), name="logits"
+        )
 
     def hidden(
         self,
@@ -134,9 +161,9 @@ class CharLM(tf.keras.Model):
 
 
 def build_lm(vocab_size: int, config: LMConfig | None = None) -> CharLM:
-    """A new, built `CharLM` for `config` (default `LMConfig()`)."""
+    """A new, built `CharLM` for `config` (default `LMConfig()`), initialized from its seed."""
     config = config or LMConfig()
-    model = CharLM(vocab_size, config.embedding_dim, config.units)
+    model = CharLM(vocab_size, config.embedding_dim, config.units, seed=config.seed)
     model(tf.zeros([1, 1], tf.int32))
     return model
 

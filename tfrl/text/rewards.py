@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfrl.errors import ConfigError, check_whole_number
+from tfrl.errors import ConfigError, check_names, check_whole_number
 from tfrl.text.corpus import load_corpus, speeches
 from tfrl.text.tokenizer import CharTokenizer
 from tfrl.training.seeding import set_seed
@@ -144,13 +144,62 @@ class SpeakerRewardConfig:
         examples: training chunks per class. Default 12,000.
         epochs: `model.fit` epochs (it overfits the speaker's few lines
             after about two). Default 2.
+        architecture: "cnn" (character 5-grams, max-pooled; default) or
+            "bag" (character 3-grams, averaged over the window): a second,
+            differently built classifier is an independent judge of what a
+            policy learned from the first (a GRU was tried and was unstable:
+            benchmarks/results/text_generation_speaker_classifier.md).
+        holdout: which tenth of each side's speeches (in corpus order) is held
+            out for the metrics, 0-9. Default 9 (the last tenth). A judge
+            trained with another `holdout` and `seed` saw other data.
         seed: seeds sampling and initialization. Default 0.
     """
 
     length: int = 48
     examples: int = 12_000
     epochs: int = 2
+    architecture: str = "cnn"
+    holdout: int = 9
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_names([self.architecture], ARCHITECTURES, "Unknown architecture",
+                    f"Choose from {ARCHITECTURES}.")  # fmt: skip
+        if not (isinstance(self.holdout, int) and 0 <= self.holdout <= 9):
+            raise ConfigError(f"holdout={self.holdout!r} must be a whole number from 0 to 9.")
+
+
+ARCHITECTURES = ("cnn", "bag")
+
+
+def _classifier(architecture: str, vocab_size: int, name: str) -> tf.keras.Model:
+    """A binary text classifier on token ids [batch, length] → logits [batch, 1]."""
+    if architecture == "cnn":
+        body = [
+            tf.keras.layers.Conv1D(96, 5, activation="relu"),
+            tf.keras.layers.GlobalMaxPooling1D(),
+        ]
+    else:  # "bag"
+        body = [
+            tf.keras.layers.Conv1D(64, 3, activation="relu"),
+            tf.keras.layers.GlobalAveragePooling1D(),
+        ]
+    return tf.keras.Sequential(
+        [tf.keras.layers.Embedding(vocab_size + 1, 32), *body, tf.keras.layers.Dropout(0.3),
+         tf.keras.layers.Dense(1)],
+        name=name,
+    )  # fmt: skip
+
+
+def holdout_split(items: Sequence[str], holdout: int) -> tuple[list[str], list[str]]:
+    """(training, held out): tenth number `holdout` (0-9, in order) of `items` is held out."""
+    lo, hi = len(items) * holdout // 10, len(items) * (holdout + 1) // 10
+    return list(items[:lo]) + list(items[hi:]), list(items[lo:hi])
+
+
+def openings(speeches_: Sequence[str], length: int) -> list[str]:
+    """Real speeches shaped like generations after a "NAME:" prompt: "\n" + their start."""
+    return ["\n" + s[: length - 1] for s in speeches_]
 
 
 def _chunks(texts: list[str], n: int, length: int, rng: np.random.Generator) -> list[str]:
@@ -171,16 +220,21 @@ def train_speaker_reward(
     """Trains a classifier "is this `speaker`'s line?" with `model.fit`; returns it as a reward.
 
     Positives are chunks of `speaker`'s speeches, negatives chunks of everyone
-    else's, balanced; the last 10% of each side's speeches are held out.
+    else's, balanced; one tenth of each side's speeches (`config.holdout`,
+    default the last) is held out.
 
     Returns:
         (reward, metrics): the reward gives P(speaker | text) in [0, 1].
-        metrics: `val_accuracy` on held-out chunks, and the reward's mean on
+        metrics: `val_accuracy` and `val_auc` (see `auc`) on held-out chunks,
+        `opening_auc` on held-out speech openings, and the reward's mean on
         held-out real text of the speaker (`speaker_score`: what the real
         thing scores, the ceiling a fine-tuned policy is compared with) and of
-        everyone else (`others_score`). A policy scoring above
-        `speaker_score` exploits the classifier rather than writing like
-        the speaker.
+        everyone else (`others_score`); the same for held-out speeches shaped
+        like generations, "\\n" and their first `length` − 1 characters
+        (`speaker_opening_score`, `others_opening_score`). A policy scoring
+        above the real text exploits the classifier rather than writing like
+        the speaker; score its texts with a second classifier (another
+        `architecture`, `holdout` and `seed`) to see it.
     """
     config = config or SpeakerRewardConfig()
     text = load_corpus() if text is None else text
@@ -195,8 +249,9 @@ def train_speaker_reward(
             f"more, e.g. {names[:5]}."
         )
     rng = np.random.default_rng(config.seed)
-    split = lambda xs: (xs[: int(0.9 * len(xs))], xs[int(0.9 * len(xs)) :])
-    (mine_train, mine_val), (rest_train, rest_val) = split(mine), split(rest)
+
+    (mine_train, mine_val) = holdout_split(mine, config.holdout)
+    (rest_train, rest_val) = holdout_split(rest, config.holdout)
     n = config.examples
     texts = _chunks(mine_train, n, config.length, rng) + _chunks(rest_train, n, config.length, rng)
     labels = np.array([1.0] * n + [0.0] * n, np.float32)
@@ -206,16 +261,8 @@ def train_speaker_reward(
     val_labels = np.array([1.0] * 500 + [0.0] * 500, np.float32)
 
     set_seed(config.seed)  # also op determinism: results must not depend on what ran before
-    model = tf.keras.Sequential(
-        [
-            tf.keras.layers.Embedding(tokenizer.vocab_size + 1, 32),
-            tf.keras.layers.Conv1D(96, 5, activation="relu"),
-            tf.keras.layers.GlobalMaxPooling1D(),
-            tf.keras.layers.Dropout(0.3),
-            tf.keras.layers.Dense(1),
-        ],
-        name=f"speaker_{re.sub(r'[^A-Za-z0-9]', '_', speaker)}",
-    )
+    name = f"speaker_{re.sub(r'[^A-Za-z0-9]', '_', speaker)}_{config.architecture}"
+    model = _classifier(config.architecture, tokenizer.vocab_size, name)
     reward = ModelReward(model, tokenizer, config.length)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(3e-3),
@@ -227,8 +274,24 @@ def train_speaker_reward(
     )
     _, accuracy = model.evaluate(reward.encode(val_texts), val_labels, verbose=0)
     scores = reward(val_texts)
+    mine_openings = reward(openings(mine_val, config.length))
+    rest_openings = reward(openings(rest_val, config.length))
     return reward, {
         "val_accuracy": float(accuracy),
+        "val_auc": auc(scores[:500], scores[500:]),
         "speaker_score": float(scores[:500].mean()),
         "others_score": float(scores[500:].mean()),
+        "opening_auc": auc(mine_openings, rest_openings),
+        "speaker_opening_score": float(mine_openings.mean()),
+        "others_opening_score": float(rest_openings.mean()),
     }
+
+
+def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting half: the ROC curve's area.
+
+    Threshold-free, so a classifier whose held-out scores are all low (it has
+    memorized its training speeches) is still judged by how it ranks them.
+    """
+    positives, negatives = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float((positives > negatives).mean() + 0.5 * (positives == negatives).mean())
