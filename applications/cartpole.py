@@ -54,7 +54,10 @@ def parse_args() -> Args:
 def main(args: Args) -> int:
     tfrl.set_seed(args.seed)  # before anything is built: network weights are drawn then
     env = tfrl.envs.make("CartPole-v1", num_envs=args.num_envs, seed=args.seed)
-    agent = tfrl.agents.make(args.agent, env)
+    # The tuned row for CartPole-v1, as `tfrl train` and `tfrl.train` use (`tfrl hparams`).
+    tuned = tfrl.agents.hparams.resolve(args.agent, "CartPole-v1")
+    print(tuned.describe())
+    agent = tfrl.agents.make(args.agent, env, **tuned.hparams)
     trainer = tfrl.Trainer(agent, env, seed=args.seed)
 
     baseline = tfrl.evaluate(

@@ -149,10 +149,15 @@ def test_cli_port_in_use_fails_with_one_line_before_loading(dqn_base):
     assert "available" not in result.stdout + result.stderr  # failed before loading models
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path, stop):
+@pytest.mark.parametrize(
+    "stop, sigint_ignored",
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-background-job"],
+)
+def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path, stop, sigint_ignored):
     """REST, gRPC and metrics from one `tfrl serve`; Ctrl-C and SIGTERM both stop it
-    cleanly (exit 0, no traceback, nothing leaked)."""
+    cleanly (exit 0, no traceback, nothing leaked), SIGTERM also when SIGINT is
+    ignored, as in a script's background job (`tfrl serve ... &`)."""
     config = tmp_path / "monitoring.config"
     config.write_text('prometheus_config { enable: true, path: "/metrics" }\n')
     process = subprocess.Popen(
@@ -176,6 +181,9 @@ def test_cli_serves_rest_grpc_and_metrics(dqn_base, tmp_path, stop):
         cwd=ROOT,
         env=_env(),
         start_new_session=True,  # its own process group, as a terminal's job
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if sigint_ignored
+        else None,
     )
     try:
         lines = []

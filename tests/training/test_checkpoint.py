@@ -265,7 +265,7 @@ def test_early_stopping_patience_survives_a_resume(tmp_path):
 
     first = _trainer()
     first.fit(128, eval_every=64, eval_episodes=1, callbacks=callbacks(), verbose=0)
-    assert first.history.eval_steps == [64, 128]  # two hits, then the run was stopped
+    assert first.history.eval_steps == [64, 128]  # two hits, then the budget ends
 
     second = _trainer()
     cbs = callbacks()

@@ -188,3 +188,27 @@ def test_a_failing_fit_still_closes_its_log_files(tmp_path):
         tfrl.Trainer(agent, env).fit(1_000, callbacks=[csv_log, board, Boom()], verbose=0)
     assert csv_log._file is None and board._writer is None
     assert (tmp_path / "log.csv").read_text().count("\n") == 2  # header + the row before the error
+
+
+class _BranchyValue(tf.keras.Model):
+    """A value network with Python control flow on a tensor, only while training."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = tf.keras.layers.Dense(16, activation="relu")
+        self.value = tf.keras.layers.Dense(1)
+
+    def call(self, x, training=False):
+        x = self.hidden(x)
+        if training and tf.reduce_max(x) > 1e9:  # a tensor `if`: needs AutoGraph to trace
+            x = x * 0.5
+        return self.value(x)
+
+
+def test_a_network_with_python_control_flow_on_tensors_still_trains():
+    # Train phases trace without AutoGraph; a network that needs it gets it.
+    env = tfrl.envs.make("CartPole-v1", num_envs=2, seed=0)
+    agent = tfrl.agents.make("ppo", env, value_network=_BranchyValue(), collect_env_steps=64)
+    trainer = tfrl.Trainer(agent, env, seed=0)
+    trainer.fit(128, eval_every=None, verbose=0)
+    assert int(agent.train_step_counter.numpy()) > 0

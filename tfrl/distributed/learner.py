@@ -119,7 +119,7 @@ def run_learner(
     from tfrl.training.checkpoint import CheckpointManager
     from tfrl.training.evaluate import evaluate, make_eval_env
     from tfrl.training.history import History
-    from tfrl.training.loops import mean_loss
+    from tfrl.training.loops import mean_loss, with_autograph_fallback
 
     _, agent = build_agent(run)
     c = agent.config
@@ -152,9 +152,13 @@ def run_learner(
     container.push(variables)
     iterator = iter(sample_batches(replay, agent))
 
-    @tf.function(autograph=False)
-    def train_chunk() -> tf.Tensor:
-        return mean_loss(c.train_steps, lambda: agent.train(next(iterator)[0]).loss)
+    def build_chunk(autograph: bool):
+        def chunk() -> tf.Tensor:
+            return mean_loss(c.train_steps, lambda: agent.train(next(iterator)[0]).loss)
+
+        return tf.function(chunk, autograph=autograph)
+
+    train_chunk = with_autograph_fallback(build_chunk)
 
     seed = None if run.seed is None else run.seed + _EVAL_SEED_OFFSET
     eval_env = make_eval_env(run.env_id, run.eval_episodes, seed, **run.env_kwargs)

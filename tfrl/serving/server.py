@@ -281,6 +281,11 @@ class Server:
             # SIGTERM (what process managers send) stops serving exactly as Ctrl-C
             # does, also while models load: asyncio's SIGINT handler cancels the
             # server's task, requests under way get their grace, workers are stopped.
+            if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+                # SIGINT is ignored (a background job of a script), so raising it would
+                # do nothing: interrupt the loop directly; asyncio.run then cancels the
+                # server's task and its clean-up runs as after Ctrl-C.
+                raise KeyboardInterrupt
             signal.raise_signal(signal.SIGINT)
 
         previous = signal.signal(signal.SIGTERM, terminate)

@@ -63,6 +63,7 @@ LARGE_BODY_BYTES = 1024 * 1024  # bodies over this size go to the large lane
 INLINE_OUTPUT_VALUES = 4096  # answers with up to this many values are encoded inline
 LARGE_OUTPUT_VALUES = 64 * 1024  # answers with more values go to the large lane
 STOP_GRACE = 10.0  # seconds a stopping server waits for a worker's call under way
+START_TIMEOUT = 120.0  # seconds the workers get to start and answer, at most
 _PR_SET_PDEATHSIG = 1
 
 
@@ -301,7 +302,9 @@ class CodecPool:
         for lane in self.lanes:
             pool = lane.executor()  # workers start at the first submit, in this thread
             started += [loop.run_in_executor(pool, _pid) for _ in range(lane.processes)]
-        await asyncio.wait_for(asyncio.gather(*started), self._timeout)
+        # Starting is not a request: a clean start takes ~0.5 s per worker, and far
+        # longer on a loaded machine, whatever the per-request timeout is.
+        await asyncio.wait_for(asyncio.gather(*started), max(self._timeout, START_TIMEOUT))
 
     async def _run(self, lane: _Lane, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -170,7 +170,8 @@ class EarlyStopping(Callback):
             in_a_row = f" ({self.patience} evaluations in a row)" if self.patience > 1 else ""
             print(
                 f"Early stopping at {self.stopped_at:,} env steps: evaluation mean return "
-                f"{self._stop_return:.1f} reached target_return {self.target_return:g}{in_a_row}.",
+                f"{self._stop_return:.1f} reached the target return "
+                f"{self.target_return:g}{in_a_row}.",
                 flush=True,
             )
 

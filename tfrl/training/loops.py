@@ -7,6 +7,7 @@ once per iteration instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +20,15 @@ from tfrl.console import native_stderr_hidden
 from tfrl.errors import ConfigError
 from tfrl.training.seeding import replay_last_id, sample_replay
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "make_collect_fn",
     "make_off_policy_train_fn",
     "make_on_policy_train_fn",
     "make_replay_buffer",
     "mean_loss",
+    "with_autograph_fallback",
 ]
 
 
@@ -42,6 +46,38 @@ def mean_loss(train_steps: int, step: Callable[[], tf.Tensor]) -> tf.Tensor:
         (tf.constant(0), tf.constant(0.0)),
     )
     return total / float(train_steps)
+
+
+def with_autograph_fallback(
+    build: Callable[[bool], Callable[[], tf.Tensor]],
+) -> Callable[[], tf.Tensor]:
+    """`build(autograph)` makes a train phase; this runs the AutoGraph-free one if it can.
+
+    A network whose `call` branches on a tensor with a Python `if` needs
+    AutoGraph: its first trace then fails before any update, and the phase is
+    rebuilt with AutoGraph (a slower first trace, said once in the log).
+    """
+    phase = build(False)
+    traced = False
+
+    def run() -> tf.Tensor:
+        nonlocal phase, traced
+        if traced:
+            return phase()
+        try:
+            loss = phase()
+        except tf.errors.OperatorNotAllowedInGraphError as e:
+            logger.info(
+                "A network uses Python control flow on tensors (%s); tracing the train "
+                "phase with AutoGraph instead (slower the first time).",
+                str(e).splitlines()[0][:120],
+            )
+            phase = build(True)
+            loss = phase()
+        traced = True
+        return loss
+
+    return run
 
 
 def make_replay_buffer(agent: Any, batch_size: int, max_length: int):
@@ -78,22 +114,23 @@ def make_off_policy_train_fn(
     """
     sequence_length = agent.train_sequence_length
 
-    @tf.function(jit_compile=jit_compile, autograph=False)
-    def steps(last_id: tf.Tensor) -> tf.Tensor:
-        return mean_loss(
-            train_steps,
-            lambda: (
-                agent.train(
-                    sample_replay(replay, generator, batch_size, sequence_length, last_id)
-                ).loss
-            ),
-        )
+    def step(last_id: tf.Tensor) -> tf.Tensor:
+        sample = sample_replay(replay, generator, batch_size, sequence_length, last_id)
+        return agent.train(sample).loss
 
-    @tf.function(autograph=False)
-    def train() -> tf.Tensor:
-        # The buffer does not change during the phase: read its end once, outside XLA.
-        return steps(replay_last_id(replay, sequence_length))
+    def build(autograph: bool) -> Callable[[], tf.Tensor]:
+        @tf.function(jit_compile=jit_compile, autograph=autograph)
+        def steps(last_id: tf.Tensor) -> tf.Tensor:
+            return mean_loss(train_steps, lambda: step(last_id))
 
+        @tf.function(autograph=autograph)
+        def train() -> tf.Tensor:
+            # The buffer does not change during the phase: read its end once, outside XLA.
+            return steps(replay_last_id(replay, sequence_length))
+
+        return train
+
+    train = with_autograph_fallback(build)
     if not jit_compile:
         return train
     compiled = False
@@ -125,11 +162,14 @@ def make_off_policy_train_fn(
 def make_on_policy_train_fn(agent: Any, replay: Any, train_steps: int):
     """Returns `train() -> mean loss` on the collected segment, then clears it."""
 
-    @tf.function(autograph=False)
-    def train() -> tf.Tensor:
-        experience = replay.gather_all()
-        loss = mean_loss(train_steps, lambda: agent.train(experience).loss)
-        replay.clear()  # after the loop: tf.function keeps stateful ops in program order
-        return loss
+    def build(autograph: bool) -> Callable[[], tf.Tensor]:
+        @tf.function(autograph=autograph)
+        def train() -> tf.Tensor:
+            experience = replay.gather_all()
+            loss = mean_loss(train_steps, lambda: agent.train(experience).loss)
+            replay.clear()  # after the loop: tf.function keeps stateful ops in program order
+            return loss
 
-    return train
+        return train
+
+    return with_autograph_fallback(build)
