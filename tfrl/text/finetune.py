@@ -82,10 +82,12 @@ METHODS = ("ppo", "rloo", "grpo")
 # around 1-4 nats above the gate (the last update before the pause, then estimation
 # noise), so the margin is half the budget.
 KL_GATE = 0.5
-# Adaptive β never rises above this multiple of `kl_coef`: a controller left to multiply β
-# by up to 1.2 per iteration reaches float32's infinity in a few hundred iterations, and
-# the next update then writes NaN weights. At 1000× its start the KL penalty outweighs
-# any reward scaled to unit spread (`reward_normalization`), so a higher β changes nothing.
+# Adaptive β never rises above this multiple of `kl_coef`. Uncapped, a controller fed a KL
+# above its target multiplies β by up to 1 + 0.2 × sequences / kl_horizon every iteration
+# (1.4 in the benchmark's configuration): a review run reached β 1.1e10 after 192
+# iterations (float32 overflows at 3.4e38), and an infinite β makes the next update write
+# NaN weights. At 1000× its start (100 by default) the KL penalty already dwarfs a reward
+# scaled to unit spread (`reward_normalization`) at any KL above a few hundredths of a nat.
 BETA_CAP = 1e3
 # After this many paused iterations in a row, `train_iteration` logs a warning (once a run).
 PAUSE_WARNING = 8
@@ -93,7 +95,12 @@ NORMALIZATIONS = ("none", "scale", "standardize")
 
 
 class NonFiniteError(TfrlError, ArithmeticError):
-    """A fine-tuning loss, KL or β became NaN or infinite (the update is not applied further)."""
+    """A fine-tuning KL, advantage or loss is NaN or infinite.
+
+    Non-finite advantages or KL (e.g. from an infinite β or a reward returning
+    NaN) are caught before the update, so the weights stay as they were; a
+    non-finite loss is caught right after the step that computed it.
+    """
 
 
 @dataclasses.dataclass
@@ -128,8 +135,8 @@ class FineTuneConfig:
             tokens; scale it with `max_new_tokens`). The default sits above
             the default gate (7.5 = `KL_GATE` × `max_kl`): the gate, not β,
             stops the KL; a paused policy's KL (≈ 8-11 on the benchmark) is
-            then near the target, and β does not move while paused. β
-            stays within [`min_kl_coef`, `BETA_CAP` × `kl_coef`]. β never falls below
+            then near the target, and β does not move while paused; β stays
+            ≤ `BETA_CAP` × `kl_coef`. β never falls below
             `min_kl_coef` (default `kl_coef`): early in a run the KL is near
             0, and a controller free to shrink β for many iterations leaves
             too little penalty when the policy starts to move (measured: KL 29
