@@ -7,9 +7,11 @@ Two rewards on continuations of "NAME:" prompts (Tiny Shakespeare speakers):
 
 - speaker (learned): P(ROMEO | text) from a classifier trained with
   `model.fit` on Romeo's lines vs everyone else's
-  (`train_speaker_reward`); an independently trained judge (another
-  architecture, data split and seed) scores the same texts, to show whether
-  a policy writes more like Romeo or only games its classifier;
+  (`train_speaker_reward`); a second classifier, the judge (another
+  architecture and seed; held-out tenth 0 instead of 9, so 80% of its
+  training speeches are the proxy's), scores the same texts, to show whether
+  a policy writes more like Romeo or only games its classifier (sharing most
+  training data, the judge's gain is an upper bound on the real one);
 - keyword (rule): count of love-lexicon words, capped at 3 (`KeywordReward`).
 
 Speakers are split into training prompts and held-out prompts (every 5th).
@@ -73,9 +75,10 @@ from tfrl.text import (  # noqa: E402
 from tfrl.text.finetune import KL_GATE  # noqa: E402
 
 METHODS = ("ppo", "rloo", "grpo")
-# The independent judge of the learned reward: another architecture, another held-out
-# tenth of the speeches (so other training data) and another seed than the proxy the
-# policies are trained on; they never see its scores.
+# The judge of the learned reward: another architecture, another held-out tenth (0, the
+# proxy's is 9: the two share tenths 1-8, 80% of their training speeches) and another
+# seed than the proxy the policies are trained on; they never see its scores. Its gains
+# are an upper bound on real improvement (errors it shares with the proxy count as gains).
 JUDGE = {"architecture": "bag", "holdout": 0, "seed": 1, "epochs": 3}
 LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
 
@@ -143,9 +146,10 @@ def speaker_note(args, config, proxy: dict, judge: dict) -> str:
         f"P({args.speaker} | text) from a {config.architecture} classifier on "
         f"{config.length}-character windows, the proxy the policies optimise: held-out "
         f"accuracy {proxy['val_accuracy']:.3f}, AUC {proxy['val_auc']:.3f} (speech openings: "
-        f"{proxy['opening_auc']:.3f}). Judge, never optimised against: an independently "
-        f"trained {JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, another "
-        f"held-out tenth of the speeches, so other training data, seed {JUDGE['seed']}): "
+        f"{proxy['opening_auc']:.3f}). Judge, never optimised against: a separately "
+        f"trained {JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, held-out "
+        f"tenth {JUDGE['holdout']} instead of {config.holdout}, so 80% of its training "
+        f"speeches are the proxy's; seed {JUDGE['seed']}; its gains are an upper bound): "
         f"accuracy {judge['val_accuracy']:.3f}, AUC {judge['val_auc']:.3f} (openings "
         f"{judge['opening_auc']:.3f}). Real held-out {args.speaker} speeches shaped like "
         f"generations (a newline and their first {config.length - 1} characters; each "
@@ -345,7 +349,9 @@ def write_results(
         f"nats/sequence, horizon {args.kl_horizon} sequences), "
         "reward scaled by its running std; rollouts from the full distribution. Wall seconds "
         "are training only: each method's graphs are traced in a 2-iteration warm-up first, "
-        "then every seed starts afresh from the reference (`FineTuner.reset`).",
+        "then every seed starts afresh from the reference (`FineTuner.reset`). Paused "
+        "iterations (KL above the gate) sample but skip training, so wall seconds mostly "
+        "measure how many iterations trained.",
         "",
         f"Acceptance per run on held-out prompts ({args.eval_samples} samples each): reward ≥ 2× "
         f"pretrained, mean KL per sequence ≤ {args.max_kl} nats, reference perplexity of the "
@@ -354,9 +360,20 @@ def write_results(
         f"update starts while the policy's KL is above half of it ({KL_GATE * args.max_kl}); "
         f"the adaptive β aims at {args.target_kl}. `pass` judges the final KL, `pass "
         "throughout` also needs the training KL (each iteration's 32-sequence estimate) ≤ "
-        "the budget at every iteration (its worst one).",
+        "the budget at every iteration (its worst one): a maximum over noisy estimates, "
+        "which grows with run length even for an unchanged policy.",
         "",
     ]
+    tuned = sorted(set(args.seeds) & {0, 1})
+    if tuned:
+        lines += [
+            f"Seeds {', '.join(map(str, tuned))} are tuning runs: `KL_GATE` was chosen on "
+            "seeds 0 and 1 of this configuration ([text_generation_kl_sweep.md]"
+            "(text_generation_kl_sweep.md); the sweep's chosen-gate rows are these same "
+            "deterministic runs). Only the other seeds test the gate on runs it was not "
+            "chosen on.",
+            "",
+        ]
     for task, note in reward_notes.items():
         if task not in baselines:
             continue

@@ -190,6 +190,99 @@ def test_no_update_starts_while_the_policys_kl_is_above_max_kl(tuner, monkeypatc
         tuner.config = default
 
 
+def _exact_first_token_kl(tuner, ids, mask):
+    """KL(policy ‖ reference) of the first generated token, summed over the vocabulary."""
+    log_probs = []
+    for model in (tuner.policy, tuner.reference):
+        hidden, _ = model.hidden(ids, mask=mask)
+        log_probs.append(tf.nn.log_softmax(model.head(hidden[:, -1])))
+    logp, ref = log_probs
+    return float(tf.reduce_mean(tf.reduce_sum(tf.exp(logp) * (logp - ref), axis=-1)))
+
+
+@pytest.mark.parametrize("old_scale, new_scale", [(3, 5), (5, 3)])
+def test_kl_estimate_after_an_update_follows_the_updated_policy(tuner, old_scale, new_scale):
+    """Before a later epoch the gate reads the *updated* policy's KL, estimated on the batch.
+
+    The policy changes between the rollout and the estimate (weights × 3 → × 5: KL
+    ~0.3 → ~15 nats, and back); the estimate must match the new policy's KL, measured
+    independently: exactly for the first token (its prefix is the prompt, so the
+    importance-weighted sum is unbiased there) and by Monte-Carlo from fresh samples
+    for the whole sequence (there the prefixes are the old policy's: an approximation).
+    """
+    tuner.reset()
+    weights = tuner.reference.get_weights()
+    ids, mask = (tf.constant(a) for a in tuner.encode_prompts(PROMPTS * 64))
+    tuner.policy.set_weights([w * old_scale for w in weights])
+    tokens, logp, ref_logp, _, _ = tuner._rollout(ids, mask, tf.constant([0, 5], tf.int64))
+    tuner.policy.set_weights([w * new_scale for w in weights])
+    valid = np.ones(logp.shape, np.float32)
+    first = valid.copy()
+    first[:, 1:] = 0
+    estimate, first_estimate = (
+        float(tuner._kl_estimate(ids, mask, tokens, tf.constant(v), logp, ref_logp))
+        for v in (valid, first)
+    )
+    fresh = []
+    for seed in (1, 2):
+        _, new_logp, new_ref, _, _ = tuner._rollout(ids, mask, tf.constant([7, seed], tf.int64))
+        fresh.append(float(tf.reduce_mean(tf.reduce_sum(new_logp - new_ref, axis=1))))
+    monte_carlo = float(np.mean(fresh))
+    old_kl = float(tf.reduce_mean(tf.reduce_sum(logp - ref_logp, axis=1)))
+    assert abs(monte_carlo - old_kl) > 5  # the policy really moved
+    assert estimate == pytest.approx(monte_carlo, rel=0.2, abs=0.5), (estimate, old_kl)
+    exact = _exact_first_token_kl(tuner, ids, mask)
+    assert first_estimate == pytest.approx(exact, rel=0.35, abs=0.05), (first_estimate, exact)
+
+
+def _paused_tuner(tuner, **overrides):
+    """The shared tuner with a 1-nat budget and a policy far past it (KL ~25)."""
+    tuner.config = dataclasses.replace(tuner.config, max_kl=1.0, **overrides)
+    tuner.reset()
+    tuner.policy.set_weights([w * 6 for w in tuner.reference.get_weights()])
+    return tuner
+
+
+def test_beta_holds_while_paused_and_is_capped(tuner, caplog):
+    """Paused iterations don't feed β's controller; β stays ≤ BETA_CAP × kl_coef."""
+    from tfrl.text.finetune import BETA_CAP, PAUSE_WARNING
+
+    default = tuner.config
+    try:
+        _paused_tuner(tuner, target_kl=2.0)
+        with caplog.at_level("WARNING", logger="tfrl.text.finetune"):
+            for _ in range(PAUSE_WARNING + 2):
+                logs = tuner.train_iteration()
+                assert logs["policy/paused"] and logs["beta"] == pytest.approx(0.1)
+        # Paused PAUSE_WARNING times in a row: one warning, naming the ways out.
+        warnings = [r.getMessage() for r in caplog.records if "paused at the KL" in r.message]
+        assert len(warnings) == 1 and "Raise max_kl" in warnings[0], warnings
+        for _ in range(200):  # a KL far above the target, iteration after iteration
+            tuner.update_beta(1e6, 10_000)
+        assert tuner.beta.numpy() == pytest.approx(BETA_CAP * 0.1)
+    finally:
+        tuner.config = default
+
+
+def test_a_non_finite_beta_or_kl_raises_before_the_weights_change(tuner):
+    from tfrl.text import NonFiniteError
+
+    default = tuner.config
+    tuner.config = dataclasses.replace(default, max_kl=None)
+    try:
+        tuner.reset()
+        tuner.beta.assign(float("inf"))  # e.g. restored from a run that ran away
+        before = tuner.policy.get_weights()
+        with np.errstate(invalid="ignore"), pytest.raises(NonFiniteError, match="advantages"):
+            tuner.train_iteration()
+        for a, b in zip(before, tuner.policy.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(NonFiniteError, match="KL estimate is nan"):
+            tuner.update_beta(float("nan"), 16)
+    finally:
+        tuner.config = default
+
+
 def test_bad_configs_are_refused():
     with pytest.raises(UnknownNameError, match="Did you mean 'rloo'"):
         FineTuneConfig(method="rlo")
@@ -207,8 +300,10 @@ def test_bad_configs_are_refused():
 
 @pytest.mark.slow
 def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path):
-    # No KL budget: from a random tiny LM to a quarter "e"s is a long way (tens of nats).
-    fields = dict(learning_rate=1e-2, kl_coef=0.01, epochs=2, max_kl=None)
+    # The default KL machinery (kl_coef 0.1, target_kl 10, max_kl 15 and its gate at 7.5):
+    # the random tiny LM needs a larger step than the default learning rate (3e-4 leaves
+    # its reward where it was after 10 iterations: measured 0.156 before and after).
+    fields = dict(learning_rate=1e-2)
     tuner = tiny_tuner(tiny_lm, tokenizer, **fields)
     before = tuner.evaluate(PROMPTS, 16)["reward"]
     callbacks = [
@@ -218,11 +313,12 @@ def test_reward_rises_over_a_short_run_and_resumes(tiny_lm, tokenizer, tmp_path)
     ]
     history = tuner.fit(10, callbacks=callbacks)
     after = tuner.evaluate(PROMPTS, 16)
-    # From ~0.15 "e"s per 16 characters (a random LM) to a quarter of them "e" or more.
-    # (The tiny LM's weights come from LMConfig.seed alone, so the run does not depend on
-    # which tests ran before it in the process.)
-    assert before < 1 and after["reward"] >= 4, (before, after["reward"])
-    assert after["kl"] > 0
+    # From ~0.15 "e"s per 16 characters (a random LM) to about a quarter of them "e" (measured
+    # 4.0 ± 0.2 for seed 0, 3.7 for seed 1), the budget kept: the gate does not stop learning
+    # before the reward has moved. (The tiny LM's weights come from LMConfig.seed alone, so
+    # the run does not depend on which tests ran before it in the process.)
+    assert before < 1 and after["reward"] >= 3, (before, after["reward"])
+    assert 0 < after["kl"] <= tuner.config.max_kl
     for key in ("objective/scores", "objective/kl", "objective/entropy", "policy/clipfrac"):
         assert len(history.history[key]) == 10
     assert any(history.history["sample"][0].startswith(p) for p in PROMPTS)

@@ -3,7 +3,7 @@
 import pytest
 
 from tfrl.errors import ConfigError, UnknownNameError
-from tfrl.text import SpeakerRewardConfig, train_speaker_reward
+from tfrl.text import SpeakerRewardConfig, speeches, train_speaker_reward
 from tfrl.text.rewards import auc, holdout_split, openings
 
 
@@ -46,3 +46,15 @@ def test_speaker_reward_trains_the_judges_architecture_and_reports_real_text_cei
     }
     scores = reward(["\nGood my lord", "\nO, she says"])
     assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+    # The values, not only the names: the real-text ceilings are the reward's own scores of
+    # the held-out tenth (here the first), shaped like generations.
+    pairs = speeches(play)
+    held = [
+        reward(openings(holdout_split([t for w, t in pairs if (w == "Nurse") == mine], 0)[1], 16))
+        for mine in (True, False)
+    ]
+    assert metrics["speaker_opening_score"] == pytest.approx(float(held[0].mean()), abs=1e-5)
+    assert metrics["others_opening_score"] == pytest.approx(float(held[1].mean()), abs=1e-5)
+    assert metrics["opening_auc"] == pytest.approx(auc(held[0], held[1]))
+    for key in ("val_accuracy", "val_auc", "speaker_score", "others_score"):
+        assert 0 <= metrics[key] <= 1, (key, metrics[key])

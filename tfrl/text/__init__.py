@@ -8,7 +8,13 @@ tfrl.export(generator, "saved_models/text_generator")   # serving_default: promp
 """
 
 from tfrl.text.corpus import load_corpus, load_tfds, speeches
-from tfrl.text.finetune import FineTuneConfig, FineTuner, fine_tune, speaker_prompts
+from tfrl.text.finetune import (
+    FineTuneConfig,
+    FineTuner,
+    NonFiniteError,
+    fine_tune,
+    speaker_prompts,
+)
 from tfrl.text.metrics import distinct_n, diversity, repeat_run
 from tfrl.text.model import CharLM, LMConfig, build_lm, load_lm, pretrain, pretrained_lm, save_lm
 from tfrl.text.rewards import (
@@ -31,6 +37,7 @@ __all__ = [
     "LMConfig",
     "LengthReward",
     "ModelReward",
+    "NonFiniteError",
     "SpeakerRewardConfig",
     "TextGenerator",
     "TextInputError",

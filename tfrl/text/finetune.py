@@ -24,9 +24,14 @@ Rollouts are always sampled from the policy's full distribution
 KL are computed under; truncated sampling would bias the KL estimate (it can
 even turn negative). β is adaptive by default (`target_kl`):
 β ← max(min_kl_coef, β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)), or
-fixed with `target_kl=None`. `max_kl` is the KL budget, kept by the update
-itself: no update starts while the policy's KL is above half of it (the
-controller alone reacts too late; see benchmarks/results/text_generation_kl_sweep.md).
+fixed with `target_kl=None`; β moves only on iterations that train (not while
+paused at the budget) and never above `BETA_CAP` × `kl_coef`. `max_kl` is the
+KL budget, kept by the update itself: no update starts while the policy's KL
+is above half of it (the controller alone reacts too late; see
+benchmarks/results/text_generation_kl_sweep.md). This is KL-based early
+stopping: once the policy's KL reaches the gate, nearly every later iteration
+is paused and the reward stops rising (a warning is logged after
+`PAUSE_WARNING` paused iterations in a row).
 `reward_normalization`
 rescales scores by running statistics so the KL term neither dominates nor
 vanishes.
@@ -44,7 +49,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfrl.errors import ConfigError, check_names, check_whole_number
+from tfrl.errors import ConfigError, TfrlError, check_names, check_whole_number
 from tfrl.text.metrics import diversity
 from tfrl.text.model import CharLM, LMConfig, build_lm, pretrained_lm
 from tfrl.text.rewards import RewardFn, as_reward
@@ -57,9 +62,12 @@ from tfrl.training.progress import ProgressLine
 from tfrl.training.seeding import set_seed
 
 __all__ = [
+    "BETA_CAP",
     "METHODS",
+    "PAUSE_WARNING",
     "FineTuneConfig",
     "FineTuner",
+    "NonFiniteError",
     "RunningMoments",
     "fine_tune",
     "speaker_prompts",
@@ -70,15 +78,42 @@ logger = logging.getLogger(__name__)
 METHODS = ("ppo", "rloo", "grpo")
 # No update starts while the policy's KL is above this fraction of `max_kl`. Measured
 # (benchmarks/results/text_generation_kl_sweep.md): a 32-sequence KL estimate of an unchanged
-# policy varies by ±2-4 nats between iterations, and a paused policy sits 1-2 nats above
-# the gate (the last update before the pause), so the margin is half the budget.
+# policy varies by ±2-4 nats between iterations, and a paused policy's estimates sit
+# around 1-4 nats above the gate (the last update before the pause, then estimation
+# noise), so the margin is half the budget.
 KL_GATE = 0.5
+# Adaptive β never rises above this multiple of `kl_coef`. Uncapped, a controller fed a KL
+# above its target multiplies β by up to 1 + 0.2 × sequences / kl_horizon every iteration
+# (1.4 in the benchmark's configuration): a review run reached β 1.1e10 after 192
+# iterations (float32 overflows at 3.4e38), and an infinite β makes the next update write
+# NaN weights. At 1000× its start (100 by default) the KL penalty already dwarfs a reward
+# scaled to unit spread (`reward_normalization`) at any KL above a few hundredths of a nat.
+BETA_CAP = 1e3
+# After this many paused iterations in a row, `train_iteration` logs a warning (once a run).
+PAUSE_WARNING = 8
 NORMALIZATIONS = ("none", "scale", "standardize")
+
+
+class NonFiniteError(TfrlError, ArithmeticError):
+    """A fine-tuning KL, advantage or loss is NaN or infinite.
+
+    Non-finite advantages or KL (e.g. from an infinite β or a reward returning
+    NaN) are caught before the update, so the weights stay as they were; a
+    non-finite loss is caught right after the step that computed it.
+    """
 
 
 @dataclasses.dataclass
 class FineTuneConfig:
     """Hyper-parameters of RL fine-tuning (defaults tuned on Tiny Shakespeare, 2 CPU cores).
+
+    `target_kl` and `max_kl` are per sequence (nats), tuned for 48 tokens:
+    scale both with `max_new_tokens` (e.g. × 32 / 48 for 32 tokens), as the
+    application does. `max_kl` works as KL-based early stopping: once the
+    policy's KL reaches the gate (`KL_GATE` × `max_kl`), almost every later
+    iteration is paused (no update; sampling, logging and callbacks go on), so
+    the reward stops rising there for good. To learn further, raise `max_kl`,
+    lower `learning_rate`, or stop the run.
 
     Attributes:
         method: "ppo", "rloo" or "grpo". Default "rloo".
@@ -97,7 +132,15 @@ class FineTuneConfig:
             penalty and let the controller relax it; 0 < min_kl_coef ≤ kl_coef.
         target_kl: adaptive β (Ziegler et al.'s controller) aims at this KL
             per sequence (nats); None keeps β fixed. Default 10.0 (for 48
-            tokens; scale it with `max_new_tokens`). β never falls below
+            tokens; scale it with `max_new_tokens`). The default sits above
+            the default gate (7.5 = `KL_GATE` × `max_kl`), and β moves only on
+            iterations that train, i.e. at a KL below the gate: with a target
+            above the gate β never rises, it stays at `min_kl_coef`, and the
+            gate alone bounds the KL. A target below the gate (e.g. 7) lets β
+            rise a little near the gate (measured, benchmark keyword task,
+            RLOO and PPO, seeds 0-1: β up to 0.14, rewards 1.22/1.31/1.07/0.99
+            against 1.22/1.05/1.07/0.99 at 10; too few runs to change the
+            default). β stays ≤ `BETA_CAP` × `kl_coef`. β never falls below
             `min_kl_coef` (default `kl_coef`): early in a run the KL is near
             0, and a controller free to shrink β for many iterations leaves
             too little penalty when the policy starts to move (measured: KL 29
@@ -109,8 +152,10 @@ class FineTuneConfig:
         max_kl: the KL budget per sequence (nats), kept by the update itself:
             no update starts while the policy's KL to the reference is above
             half of it (the rollout's KL before the first epoch, an
-            importance-weighted estimate before each later one); the reward's
-            pull pauses there, and β's controller and the next rollouts go on.
+            importance-weighted estimate before each later one, an
+            approximation on the batch just trained on); the reward's pull
+            pauses there (no training, no β update) while the next rollouts
+            go on. In practice a hard stop: see above.
             The margin covers the noise of a batch's KL estimate (±2-4 nats
             for 32 sequences) and the last step before a pause: measured on
             the benchmark, the training KL stayed ≤ 12.6 with budget 15.
@@ -287,6 +332,7 @@ class FineTuner:
         self.train_steps = 0
         self.stop_training = False
         self.resuming = False
+        self._paused_run, self._pause_warned = 0, False
         self._rng = np.random.default_rng(c.seed)
         # Prompt widths vary between batches: one graph with an open time dimension.
         self._rollout = tf.function(self._rollout_fn, reduce_retracing=True)
@@ -309,6 +355,7 @@ class FineTuner:
         self.moments = RunningMoments()
         self.history = History()
         self.iteration = self.env_steps = self.train_steps = 0
+        self._paused_run, self._pause_warned = 0, False
         self._rng = np.random.default_rng(self.config.seed)
 
     # ---- state, for tfrl.callbacks.Checkpoint -------------------------------------------
@@ -382,7 +429,10 @@ class FineTuner:
 
         Σ_t ratio_t·(log π − log π_ref) over the rollout's tokens, with the
         per-token importance ratio π/π_old: exact for the policy that sampled
-        them (ratio 1), an estimate after it has been updated.
+        them (ratio 1). After an update it is an approximation: per-token
+        ratios on prefixes the old policy sampled, evaluated on the batch the
+        policy was just trained on (tests/text compare it with the updated
+        policy's exact first-token KL).
         """
         logp, _, _ = self._token_stats(self.policy, ids, mask, tokens)
         ratio = tf.exp(logp - old_logp)
@@ -493,14 +543,23 @@ class FineTuner:
         return texts, valid
 
     def update_beta(self, kl_per_sequence: float, sequences: int) -> None:
-        """Ziegler et al.'s adaptive controller (a no-op when `target_kl` is None)."""
+        """Ziegler et al.'s adaptive controller (a no-op when `target_kl` is None).
+
+        β stays within [`min_kl_coef`, `BETA_CAP` × `kl_coef`]; a non-finite KL
+        raises `NonFiniteError`. `train_iteration` skips it on paused iterations.
+        """
         c = self.config
         if c.target_kl is None:
             return
+        if not math.isfinite(kl_per_sequence):
+            raise NonFiniteError(
+                f"The KL estimate is {kl_per_sequence}: the policy diverged (NaN or infinite "
+                "log-probabilities). Lower learning_rate or max_grad_norm, or set max_kl."
+            )
         error = float(np.clip(kl_per_sequence / c.target_kl - 1, -0.2, 0.2))
         beta = float(self.beta.numpy()) * (1 + error * sequences / c.kl_horizon)
         floor = c.kl_coef if c.min_kl_coef is None else c.min_kl_coef
-        self.beta.assign(max(beta, floor))
+        self.beta.assign(min(max(beta, floor), BETA_CAP * c.kl_coef))
 
     # ---- the loop ----------------------------------------------------------------------
     def decode(self, tokens: np.ndarray) -> list[str]:
@@ -524,6 +583,13 @@ class FineTuner:
         kl = (logp - ref_logp) * valid
         kl_seq = float(kl.sum(axis=1).mean())
         adv, returns = self.advantages(scores, kl, values, valid)
+        if not (np.isfinite(adv).all() and np.isfinite(returns).all()):
+            raise NonFiniteError(
+                f"Iteration {self.iteration}: non-finite advantages (β = "
+                f"{float(self.beta.numpy())}, KL {kl_seq:.3g}, scores {raw.min():.3g}.."
+                f"{raw.max():.3g}); no update was applied. Check the reward for NaN/inf "
+                "and lower kl_coef or learning_rate."
+            )
         batch_args = [ids, mask, tokens, valid, logp, ref_logp, adv, returns]
         batch_args = [tf.constant(a) for a in batch_args]
         stats = {"loss/policy": math.nan, "loss/value": math.nan, "policy/clipfrac": math.nan}
@@ -538,7 +604,29 @@ class FineTuner:
             stats = self._train(*batch_args)
             self.train_steps += 1
             epochs += 1
-        self.update_beta(kl_seq, len(texts))
+            losses = {k: float(v) for k, v in stats.items() if k.startswith("loss/")}
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise NonFiniteError(
+                    f"Iteration {self.iteration}: non-finite loss {losses} (β = "
+                    f"{float(self.beta.numpy())}, KL {kl_seq:.3g}). Lower learning_rate, "
+                    "kl_coef or max_grad_norm."
+                )
+        # β moves only with training: while paused its KL stays put, and a controller
+        # fed the same error every iteration would multiply β without end.
+        if not paused:
+            self.update_beta(kl_seq, len(texts))
+        self._paused_run = self._paused_run + 1 if paused else 0
+        if self._paused_run == PAUSE_WARNING and not self._pause_warned:
+            self._pause_warned = True
+            logger.warning(
+                "%d iterations in a row paused at the KL budget (KL %.3g > gate %.3g = "
+                "%.2g × max_kl): the policy no longer trains. Raise max_kl, lower "
+                "learning_rate, or stop the run.",
+                PAUSE_WARNING,
+                kl_seq,
+                gate,
+                KL_GATE,
+            )
         self.iteration += 1
         self.env_steps += tokens.size
         seconds = time.perf_counter() - start
