@@ -218,14 +218,27 @@ def read_prompts(
     than `max_prompt_length` characters.
     """
     ids = tokenizer.encode_checked(prompts)
-    too_long = tf.reduce_any(ids.row_lengths() > max_prompt_length)
-    check = tf.debugging.Assert(
-        tf.logical_not(too_long),
-        [f"A prompt is longer than max_prompt_length={max_prompt_length} characters; shorten it."],
-    )
+    lengths = ids.row_lengths()
+    ok = tf.reduce_all(lengths <= max_prompt_length)
+
+    def message() -> tf.Tensor:
+        row = tf.argmax(lengths, output_type=tf.int32)  # the longest prompt
+        parts = ["Prompt ", tf.strings.as_string(row), " has ", tf.strings.as_string(lengths[row])]
+        return tf.strings.join([*parts, " characters, ", too_long_message(max_prompt_length)])
+
+    # The message is built only when the check fails (an empty batch passes).
+    check = tf.debugging.Assert(ok, [tf.cond(ok, lambda: tf.constant(""), message)])
     with tf.control_dependencies([check]):
         start = tf.fill([tf.shape(prompts)[0], 1], tokenizer._table.lookup(tf.constant(START)))
         return left_pad(tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1))
+
+
+def too_long_message(max_prompt_length: int) -> str:
+    """The end of the too-long prompt error (after "Prompt i has n characters, ")."""
+    return (
+        f"more than max_prompt_length={max_prompt_length}; shorten it or raise "
+        "GenerationConfig.max_prompt_length."
+    )
 
 
 def left_pad(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -285,6 +298,9 @@ class TextGenerator(tf.Module):
                 ),
             ]
             with tf.control_dependencies(checks):
+                # Every op reading max_length (the sampler's buffer first) waits for the checks.
+                max_length = tf.identity(max_length)
+                temperature = tf.identity(temperature)
                 ids, mask = read_prompts(self.tokenizer, prompts, c.max_prompt_length)
             tokens = sample_tokens(
                 self.model,
@@ -324,13 +340,12 @@ class TextGenerator(tf.Module):
             )
         if not prompts:
             raise TextInputError("prompts is empty; pass at least one (an empty string is fine).")
-        for p in prompts:
+        for i, p in enumerate(prompts):
             self.tokenizer.check(p)
             if len(p) > self.config.max_prompt_length:
                 raise TextInputError(
-                    f"A prompt has {len(p)} characters, more than max_prompt_length="
-                    f"{self.config.max_prompt_length}; shorten it or raise "
-                    "GenerationConfig.max_prompt_length."
+                    f"Prompt {i} has {len(p)} characters, "
+                    + too_long_message(self.config.max_prompt_length)
                 )
         return list(prompts)
 
