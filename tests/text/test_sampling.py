@@ -57,14 +57,6 @@ def test_bad_prompts_get_clear_errors(generator):
         GenerationConfig(top_p=0)
 
 
-def test_the_generate_signature_checks_max_length_before_sampling(generator):
-    """The exported signature (no Python checks in front) refuses -1 with the range error."""
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_length must be in \[1, 1024\]"):
-        generator.generate_signature(
-            tf.constant(["A"]), tf.constant(-1), tf.constant(1.0), tf.constant(0, tf.int64)
-        )
-
-
 def test_a_new_lm_is_initialized_from_its_config_seed_alone(tokenizer):
     """Not from the global random state: a test's tiny LM must not depend on earlier tests."""
     config = LMConfig(units=8, embedding_dim=4, seed=3)
