@@ -118,10 +118,8 @@ def make_config(args: Args) -> tfrl.text.FineTuneConfig:
     )
 
 
-def show(title: str, generator, reward, stop: str | None = None) -> None:
-    texts = generator.generate(PROMPTS, seed=1)
-    if stop:
-        texts = [t.split(stop, 1)[0] for t in texts]
+def show(title: str, generator, reward) -> None:
+    texts = generator.generate(PROMPTS, seed=1)  # cut at --stop by the generator
     scores = reward(texts)
     print(title)
     for prompt, text, score in zip(PROMPTS, texts, scores):
@@ -133,7 +131,8 @@ def main(args: Args) -> int:
     try:
         config = make_config(args)
         check_whole_number("iterations", args.iterations)
-        generation = tfrl.text.GenerationConfig(max_length=args.max_new_tokens)
+        # The export cuts at --stop in its graph, as training and the printed samples do.
+        generation = tfrl.text.GenerationConfig(max_length=args.max_new_tokens, stop=config.stop)
     except ConfigError as e:
         print(f"text_generation.py: error: {e}", file=sys.stderr)
         return 2
@@ -156,7 +155,6 @@ def main(args: Args) -> int:
         "Before fine-tuning:",
         tfrl.text.TextGenerator(model, tokenizer, generation),
         reward,
-        config.stop,
     )
     before = tuner.evaluate(held_out, model=tuner.reference)
 
@@ -174,7 +172,7 @@ def main(args: Args) -> int:
     wall = time.perf_counter() - start
     after = tuner.evaluate(held_out)
     generator = tuner.generator(generation)
-    show("After fine-tuning:", generator, reward, config.stop)
+    show("After fine-tuning:", generator, reward)
     print(
         f"{args.method.upper()} on held-out prompts: reward {before['reward']:.3f} → "
         f"{after['reward']:.3f}, KL to the reference {after['kl']:.2f} nats/sequence, reference "

@@ -15,7 +15,7 @@ def test_text_generation_application_fine_tunes_plots_and_exports(tmp_path):
         [
             sys.executable, "applications/text_generation.py", "--reward", "keyword",
             "--iterations", "1", "--prompts-per-batch", "2", "--group-size", "2",
-            "--max-new-tokens", "8", "--output", str(tmp_path / "run"),
+            "--max-new-tokens", "8", "--stop", "\\n", "--output", str(tmp_path / "run"),
             "--export-base", str(tmp_path), "--verbose", "0",
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=600,

@@ -48,6 +48,10 @@ class GenerationConfig:
         max_prompt_length: longer prompts are refused (a clear error, and a
             400 from the server). Default 256.
         max_length_limit: the largest `max_length` a request may ask for. Default 1024.
+        stop: each text is cut at the first occurrence of this string (which
+            is dropped), inside the graph, so the export's clients get the cut
+            text, e.g. "\\n\\n" (the end of a speech). Default None: all
+            `max_length` characters.
     """
 
     max_length: int = 64
@@ -56,6 +60,7 @@ class GenerationConfig:
     top_p: float = 1.0
     max_prompt_length: int = 256
     max_length_limit: int = 1024
+    stop: str | None = None
 
     def __post_init__(self) -> None:
         check_whole_number("max_prompt_length", self.max_prompt_length)
@@ -65,6 +70,8 @@ class GenerationConfig:
         check_whole_number("top_k", self.top_k, minimum=0)
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]; 1.0 turns it off.")
+        if self.stop is not None and (not isinstance(self.stop, str) or not self.stop):
+            raise ConfigError(f"stop={self.stop!r} must be a non-empty string, or None.")
 
 
 def check_length(max_length: object, limit: int) -> None:
@@ -241,6 +248,14 @@ def too_long_message(max_prompt_length: int) -> str:
     )
 
 
+def cut_at(texts: tf.Tensor, stop: str | None) -> tf.Tensor:
+    """In graph: each of [batch] strings up to the first `stop` (all of it without one)."""
+    if stop is None:
+        return texts
+    parts = tf.strings.split(texts, sep=stop, maxsplit=1)  # ≥ 1 part per text
+    return tf.gather(parts.values, parts.row_starts())
+
+
 def left_pad(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Ragged ids → (ids [batch, time] padded with 0 on the left, mask True on real tokens).
 
@@ -312,7 +327,7 @@ class TextGenerator(tf.Module):
                 c.top_k,
                 c.top_p,
             )
-            return {"text": self.tokenizer.decode(tokens)}
+            return {"text": cut_at(self.tokenizer.decode(tokens), c.stop)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts")])
         def serving_default(prompts):
