@@ -29,16 +29,8 @@ def test_text_generation_application_fine_tunes_plots_and_exports(tmp_path):
 
 
 @pytest.fixture
-def app(monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "text_generation_app", os.path.join(ROOT, "applications", "text_generation.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up
-    spec.loader.exec_module(module)
-    return module
+def app(load_app):
+    return load_app("text_generation")
 
 
 @pytest.mark.parametrize(
