@@ -33,6 +33,8 @@ import numpy as np  # noqa: E402
 
 import tfrl  # noqa: E402
 import tfrl.text  # noqa: E402
+from tfrl.errors import ConfigError, check_whole_number  # noqa: E402
+from tfrl.text.finetune import METHODS  # noqa: E402
 
 PROMPTS = ["ROMEO:", "JULIET:", "KING RICHARD III:"]
 LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
@@ -40,11 +42,13 @@ LEXICON = ("love", "heart", "sweet", "fair", "kiss", "dear", "gentle")
 
 @dataclasses.dataclass
 class Args:
-    reward: str = "speaker"
+    reward: str = dataclasses.field(
+        default="speaker", metadata={"choices": ("speaker", "keyword", "length")}
+    )
     """speaker (learned classifier), keyword (love lexicon) or length (first line ≈ 40 chars)"""
     speaker: str = "ROMEO"
     """the speaker whose lines the learned reward prefers"""
-    method: str = "rloo"
+    method: str = dataclasses.field(default="rloo", metadata={"choices": METHODS})
     """ppo, rloo or grpo"""
     iterations: int = 30
     """collect-and-train iterations"""
@@ -95,7 +99,7 @@ def make_reward(args: Args, tokenizer):
     if args.reward == "length":
         print("Reward: first line close to 40 characters")
         return tfrl.text.LengthReward(40)
-    raise SystemExit(f"--reward {args.reward!r}: choose speaker, keyword or length.")
+    raise AssertionError(args.reward)  # the flag's choices keep it out
 
 
 def make_config(args: Args) -> tfrl.text.FineTuneConfig:
@@ -114,10 +118,8 @@ def make_config(args: Args) -> tfrl.text.FineTuneConfig:
     )
 
 
-def show(title: str, generator, reward, stop: str | None = None) -> None:
-    texts = generator.generate(PROMPTS, seed=1)
-    if stop:
-        texts = [t.split(stop, 1)[0] for t in texts]
+def show(title: str, generator, reward) -> None:
+    texts = generator.generate(PROMPTS, seed=1)  # cut at --stop by the generator
     scores = reward(texts)
     print(title)
     for prompt, text, score in zip(PROMPTS, texts, scores):
@@ -125,6 +127,15 @@ def show(title: str, generator, reward, stop: str | None = None) -> None:
 
 
 def main(args: Args) -> int:
+    # Every cheap check before the LM loads: a bad flag costs no waiting.
+    try:
+        config = make_config(args)
+        check_whole_number("iterations", args.iterations)
+        # The export cuts at --stop in its graph, as training and the printed samples do.
+        generation = tfrl.text.GenerationConfig(max_length=args.max_new_tokens, stop=config.stop)
+    except ConfigError as e:
+        print(f"text_generation.py: error: {e}", file=sys.stderr)
+        return 2
     model, tokenizer, lm_metrics = tfrl.text.pretrained_lm(verbose=args.verbose)
     print(
         f"Pretrained LM: validation perplexity {lm_metrics.get('val_perplexity', float('nan')):.2f}"
@@ -132,7 +143,6 @@ def main(args: Args) -> int:
     reward = make_reward(args, tokenizer)
     prompts = tfrl.text.speaker_prompts(tfrl.text.load_corpus())
     held_out = prompts[::5]
-    config = make_config(args)
     if config.target_kl is not None or config.max_kl is not None:
         print(
             f"KL per {config.max_new_tokens}-token sample: target {config.target_kl}, "
@@ -141,12 +151,10 @@ def main(args: Args) -> int:
     tuner = tfrl.text.FineTuner(
         model, tokenizer, reward, [p for p in prompts if p not in held_out], config
     )
-    generation = tfrl.text.GenerationConfig(max_length=args.max_new_tokens)
     show(
         "Before fine-tuning:",
         tfrl.text.TextGenerator(model, tokenizer, generation),
         reward,
-        config.stop,
     )
     before = tuner.evaluate(held_out, model=tuner.reference)
 
@@ -164,7 +172,7 @@ def main(args: Args) -> int:
     wall = time.perf_counter() - start
     after = tuner.evaluate(held_out)
     generator = tuner.generator(generation)
-    show("After fine-tuning:", generator, reward, config.stop)
+    show("After fine-tuning:", generator, reward)
     print(
         f"{args.method.upper()} on held-out prompts: reward {before['reward']:.3f} → "
         f"{after['reward']:.3f}, KL to the reference {after['kl']:.2f} nats/sequence, reference "

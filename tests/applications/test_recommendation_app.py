@@ -45,15 +45,8 @@ def test_recommendation_application_evaluates_exports_and_serves(tmp_path):
     assert "cuda" not in result.stderr.lower()
 
 
-def test_not_beating_myopic_has_its_own_exit_status(monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "recommendation_app", os.path.join(ROOT, "applications", "recommendation.py")
-    )
-    app = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, app)  # dataclasses look the module up
-    spec.loader.exec_module(app)
+def test_not_beating_myopic_has_its_own_exit_status(monkeypatch, load_app):
+    app = load_app("recommendation")
     # Python exits 1 on a traceback or SystemExit("..."): "did not win" must differ.
     assert app.EXIT_NO_WIN not in (0, 1)
     monkeypatch.setattr(sys, "argv", ["recommendation.py"])

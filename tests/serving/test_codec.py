@@ -49,7 +49,11 @@ def test_named_inputs():
         (b'{"instances": [[1,2,3,4]], "inputs": [[1,2,3,4]]}', OBS, r"both 'instances' and"),
         (b'{"signature_name": "serving_default"}', OBS, r"Missing 'inputs' or 'instances'"),
         (b'{"instances": {"observation": 1}}', OBS, r"'instances' to be an list"),
-        (b'{"instances": []}', OBS, r"'instances' is empty"),
+        (
+            b'{"instances": []}',
+            OBS,
+            r"^'instances' is an empty list; send at least one instance\.$",
+        ),
         (b'{"inputs": []}', OBS, r"is an empty batch"),
         (b'{"inputs": [[[1, 2, 3, 4]]]}', OBS, r"shape \[1, 1, 4\], but the signature expects"),
         (b'{"instances": [[1, 2, 3]]}', OBS, r"shape \[1, 3\] \(the instances stacked"),

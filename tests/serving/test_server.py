@@ -119,7 +119,7 @@ BAD = [
     ("", {"instances": [["a", "b", "c", "d"]]}, 400, "must hold float32 values"),
     ("", {"instances": [[1e300, 0, 0, 0]]}, 400, "values too large for float32"),
     ("", b'{"instances": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", 400, "nested too deeply"),
-    ("", {"instances": []}, 400, "'instances' is empty"),
+    ("", {"instances": []}, 400, "'instances' is an empty list"),
     ("", {"inputs": np.zeros((0, 4)).tolist()}, 400, "empty batch"),
     ("", {"instances": [[0, 0, 0, 0]], "signature_name": "nope"}, 400, 'signature key "nope" not'),
     ("/versions/9", GOOD, 404, r"Specific\(cartpole_dqn, 9\)"),

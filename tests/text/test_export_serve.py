@@ -55,13 +55,23 @@ def test_tfrl_serve_answers_prompts_with_text(exported, generator):
         # The reloaded export writes what the in-memory generator writes for that seed.
         assert first["outputs"] == generator.generate(["ROMEO:"], max_length=24, seed=5)
         assert call("POST", url, request) == (200, first)
-        status, body = call("POST", url, {"instances": ["caf\u00e9"]})
+        # Bad prompts: the error names the prompt (index, text), the characters, the length.
+        status, body = call("POST", url, {"instances": ["ROMEO:", "caf\u00e9 \u00e0 l'eau"]})
         assert status == 400
-        assert body["error"].startswith("A prompt has characters outside the tokenizer vocabulary")
-        status, body = call("POST", url, {"instances": ["A" * 33]})
-        assert status == 400 and "max_prompt_length=32" in body["error"]
-        request["inputs"]["max_length"] = 0
-        status, body = call("POST", url, request)
-        assert (status, body["error"]) == (400, "max_length must be in [1, 1024]; got 0")
+        assert body["error"].startswith(
+            "Prompt 1 ('caf\u00e9 \u00e0 l'eau') has characters outside the tokenizer's "
+            "vocabulary: ['\u00e9', '\u00e0']. Remove or replace them (the vocabulary is \"\\n !"
+        ), body
+        status, body = call("POST", url, {"instances": ["ROMEO:", "A" * 33]})
+        assert (status, body["error"]) == (
+            400,
+            "Prompt 1 has 33 characters, more than max_prompt_length=32; shorten it or raise "
+            "GenerationConfig.max_prompt_length.",
+        )
+        # Every bad max_length gets the range error, before the sampler sizes its buffer.
+        for bad in (0, -1, 1025):
+            request["inputs"]["max_length"] = bad
+            status, body = call("POST", url, request)
+            assert (status, body["error"]) == (400, f"max_length must be in [1, 1024]; got {bad}")
         status, body = call("POST", url, {"instances": [3]})
         assert status == 400 and "string" in body["error"]

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfrl.errors import ConfigError
-from tfrl.text import GenerationConfig, LMConfig, TextInputError, build_lm
+from tfrl.text import GenerationConfig, LMConfig, TextGenerator, TextInputError, build_lm
 from tfrl.text.sampling import filter_logits
 
 
@@ -55,6 +55,25 @@ def test_bad_prompts_get_clear_errors(generator):
         generator.generate(["A"], temperature=-1)
     with pytest.raises(ConfigError, match="top_p=0"):
         GenerationConfig(top_p=0)
+
+
+def test_a_stop_string_cuts_each_text_in_the_graph(generator, tiny_lm, tokenizer):
+    full = generator.generate(["ROMEO:", "JULIET:", ""], seed=3, temperature=0.5)
+    stop = next(c for c in full[0][2:] if c != full[0][0])  # a character in the first text
+    stopping = TextGenerator(tiny_lm, tokenizer, dataclasses.replace(generator.config, stop=stop))
+    cut = stopping.generate(["ROMEO:", "JULIET:", ""], seed=3, temperature=0.5)
+    assert cut == [t.split(stop, 1)[0] for t in full]
+    assert len(cut[0]) < len(full[0])
+    # The export's signature cuts too: clients of the server get the cut text.
+    served = stopping.serving_signatures()["generate"](
+        prompts=tf.constant(["ROMEO:"]),
+        max_length=tf.constant(16),
+        temperature=tf.constant(0.5),
+        seed=tf.constant(3, tf.int64),
+    )
+    assert served["text"].numpy()[0].decode() == cut[0]
+    with pytest.raises(ConfigError, match="stop=''"):
+        GenerationConfig(stop="")
 
 
 def test_a_new_lm_is_initialized_from_its_config_seed_alone(tokenizer):

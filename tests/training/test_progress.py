@@ -23,6 +23,14 @@ def test_log_output_prints_one_line_per_evaluation_and_a_final_line():
     assert lines[1].startswith("1,000/1,000 [========================]") and "elapsed" in lines[1]
 
 
+def test_the_rate_names_its_unit_and_an_untrained_iteration_shows_no_loss():
+    line = ProgressLine(1000, stream=io.StringIO(), interactive=False, unit="tokens")
+    shown = line.render(512, {**LOGS, "loss": float("nan")})
+    assert "2,048 tokens/s" in shown and "steps/s" not in shown and "loss" not in shown
+    assert "- paused -" in line.render(512, {**LOGS, "paused": 1.0})
+    assert "loss" not in line.render(512, {**LOGS, "paused": 1.0})
+
+
 def test_terminal_output_redraws_one_line():
     out = io.StringIO()
     progress = ProgressLine(100, stream=out, interactive=True)

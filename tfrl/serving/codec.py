@@ -220,7 +220,7 @@ def check_input(
 
 def _rows(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
     if not instances:
-        raise _invalid("'instances' is empty; send at least one instance (an empty batch).")
+        raise _invalid("'instances' is an empty list; send at least one instance.")
     named = all(isinstance(x, dict) and not _is_b64(x) for x in instances)
     if not named and any(isinstance(x, dict) and not _is_b64(x) for x in instances):
         raise _invalid("'instances' mixes named (object) and unnamed entries; use one form.")

@@ -392,7 +392,9 @@ def _model_error(e: BaseException) -> str:
     asserted = re.match(r"assertion failed: \[(.*)\]", re.sub(r"\s*\[Op:.*$", "", line))
     if asserted is None:
         return f"Model call failed: {line}"
-    return " ".join(asserted.group(1).split("] ["))
+    # The Assert's summary escapes quotes and backslashes (C style); undo that.
+    text = re.sub(r"\\(['\"\\])", r"\1", asserted.group(1))
+    return " ".join(text.split("] ["))
 
 
 def _load_error_text(e: BaseException) -> str:

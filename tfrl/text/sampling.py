@@ -48,6 +48,10 @@ class GenerationConfig:
         max_prompt_length: longer prompts are refused (a clear error, and a
             400 from the server). Default 256.
         max_length_limit: the largest `max_length` a request may ask for. Default 1024.
+        stop: each text is cut at the first occurrence of this string (which
+            is dropped), inside the graph, so the export's clients get the cut
+            text, e.g. "\\n\\n" (the end of a speech). Default None: all
+            `max_length` characters.
     """
 
     max_length: int = 64
@@ -56,6 +60,7 @@ class GenerationConfig:
     top_p: float = 1.0
     max_prompt_length: int = 256
     max_length_limit: int = 1024
+    stop: str | None = None
 
     def __post_init__(self) -> None:
         check_whole_number("max_prompt_length", self.max_prompt_length)
@@ -65,6 +70,8 @@ class GenerationConfig:
         check_whole_number("top_k", self.top_k, minimum=0)
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]; 1.0 turns it off.")
+        if self.stop is not None and (not isinstance(self.stop, str) or not self.stop):
+            raise ConfigError(f"stop={self.stop!r} must be a non-empty string, or None.")
 
 
 def check_length(max_length: object, limit: int) -> None:
@@ -218,14 +225,35 @@ def read_prompts(
     than `max_prompt_length` characters.
     """
     ids = tokenizer.encode_checked(prompts)
-    too_long = tf.reduce_any(ids.row_lengths() > max_prompt_length)
-    check = tf.debugging.Assert(
-        tf.logical_not(too_long),
-        [f"A prompt is longer than max_prompt_length={max_prompt_length} characters; shorten it."],
-    )
+    lengths = ids.row_lengths()
+    ok = tf.reduce_all(lengths <= max_prompt_length)
+
+    def message() -> tf.Tensor:
+        row = tf.argmax(lengths, output_type=tf.int32)  # the longest prompt
+        parts = ["Prompt ", tf.strings.as_string(row), " has ", tf.strings.as_string(lengths[row])]
+        return tf.strings.join([*parts, " characters, ", too_long_message(max_prompt_length)])
+
+    # The message is built only when the check fails (an empty batch passes).
+    check = tf.debugging.Assert(ok, [tf.cond(ok, lambda: tf.constant(""), message)])
     with tf.control_dependencies([check]):
         start = tf.fill([tf.shape(prompts)[0], 1], tokenizer._table.lookup(tf.constant(START)))
         return left_pad(tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1))
+
+
+def too_long_message(max_prompt_length: int) -> str:
+    """The end of the too-long prompt error (after "Prompt i has n characters, ")."""
+    return (
+        f"more than max_prompt_length={max_prompt_length}; shorten it or raise "
+        "GenerationConfig.max_prompt_length."
+    )
+
+
+def cut_at(texts: tf.Tensor, stop: str | None) -> tf.Tensor:
+    """In graph: each of [batch] strings up to the first `stop` (all of it without one)."""
+    if stop is None:
+        return texts
+    parts = tf.strings.split(texts, sep=stop, maxsplit=1)  # ≥ 1 part per text
+    return tf.gather(parts.values, parts.row_starts())
 
 
 def left_pad(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -285,6 +313,9 @@ class TextGenerator(tf.Module):
                 ),
             ]
             with tf.control_dependencies(checks):
+                # Every op reading max_length (the sampler's buffer first) waits for the checks.
+                max_length = tf.identity(max_length)
+                temperature = tf.identity(temperature)
                 ids, mask = read_prompts(self.tokenizer, prompts, c.max_prompt_length)
             tokens = sample_tokens(
                 self.model,
@@ -296,7 +327,7 @@ class TextGenerator(tf.Module):
                 c.top_k,
                 c.top_p,
             )
-            return {"text": self.tokenizer.decode(tokens)}
+            return {"text": cut_at(self.tokenizer.decode(tokens), c.stop)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts")])
         def serving_default(prompts):
@@ -324,13 +355,12 @@ class TextGenerator(tf.Module):
             )
         if not prompts:
             raise TextInputError("prompts is empty; pass at least one (an empty string is fine).")
-        for p in prompts:
+        for i, p in enumerate(prompts):
             self.tokenizer.check(p)
             if len(p) > self.config.max_prompt_length:
                 raise TextInputError(
-                    f"A prompt has {len(p)} characters, more than max_prompt_length="
-                    f"{self.config.max_prompt_length}; shorten it or raise "
-                    "GenerationConfig.max_prompt_length."
+                    f"Prompt {i} has {len(p)} characters, "
+                    + too_long_message(self.config.max_prompt_length)
                 )
         return list(prompts)
 

@@ -93,20 +93,36 @@ class CharTokenizer(tf.Module):
         return tf.ragged.map_flat_values(self._table.lookup, chars)
 
     def encode_checked(self, strings: tf.Tensor) -> tf.RaggedTensor:
-        """`encode`, with an `InvalidArgumentError` if a character is not in the vocabulary."""
+        """`encode`, with an `InvalidArgumentError` if a character is not in the vocabulary.
+
+        The error names the first such string's index, its text and its
+        unknown characters (as `check` does for a Python string).
+        """
+        strings = tf.convert_to_tensor(strings)
         ids = self.encode(strings)
-        ok = tf.reduce_all(ids.flat_values >= 0)
-        with tf.control_dependencies(
-            [
-                tf.debugging.Assert(
-                    ok,
-                    [
-                        "A prompt has characters outside the tokenizer vocabulary; "
-                        "remove or replace them."
-                    ],
-                )
-            ]
-        ):
+        bad_rows = tf.reduce_any(ids < 0, axis=1)
+        ok = tf.logical_not(tf.reduce_any(bad_rows))
+
+        def message() -> tf.Tensor:
+            row = tf.argmax(tf.cast(bad_rows, tf.int32), output_type=tf.int32)
+            chars = tf.strings.unicode_split(strings[row], "UTF-8")
+            unknown, _ = tf.unique(tf.boolean_mask(chars, ids[row] < 0))
+            return tf.strings.join(
+                [
+                    "Prompt ",
+                    tf.strings.as_string(row),
+                    " ('",
+                    tf.strings.substr(strings[row], 0, 40, unit="UTF8_CHAR"),
+                    "') has characters outside the tokenizer's vocabulary: ['",
+                    tf.strings.reduce_join(unknown[:10], separator="', '"),
+                    f"']. Remove or replace them (the vocabulary is {''.join(self.vocabulary)!r}).",
+                ]
+            )
+
+        # The message is built only when a check fails (an empty batch passes).
+        text = tf.cond(ok, lambda: tf.constant(""), message)
+        check = tf.debugging.Assert(ok, [text])
+        with tf.control_dependencies([check]):
             return tf.identity(ids)
 
     def decode(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:

@@ -35,12 +35,21 @@ class ProgressLine:
 
     Args:
         target: env steps `fit` trains to.
+        unit: what an env step is, for the rate ("tokens" when fine-tuning an
+            LM: "1,200 tokens/s"). Default "steps".
         stream: where to write. Default `sys.stdout`.
         interactive: redraw one line in place. Default: `stream.isatty()`.
     """
 
-    def __init__(self, target: int, stream: TextIO | None = None, interactive: bool | None = None):
+    def __init__(
+        self,
+        target: int,
+        stream: TextIO | None = None,
+        interactive: bool | None = None,
+        unit: str = "steps",
+    ):
         self.target = target
+        self.unit = unit
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self._start = _now()
@@ -75,12 +84,14 @@ class ProgressLine:
         bar = "=" * filled + (">" if filled < _BAR_WIDTH else "") + "." * (_BAR_WIDTH - filled - 1)
         width = len(f"{self.target:,}")
         parts = [f"{shown:>{width},}/{self.target:,} [{bar[:_BAR_WIDTH]}]"]
-        parts.append(f"{logs.get('steps_per_sec', 0.0):,.0f} steps/s")
+        parts.append(f"{logs.get('steps_per_sec', 0.0):,.0f} {self.unit}/s")
         if not math.isnan(logs.get("train_return", math.nan)):
             parts.append(f"return {logs['train_return']:.1f}")
         if not math.isnan(logs.get("kl", math.nan)):
             parts.append(f"kl {logs['kl']:.3g}")
-        if "loss" in logs:
+        if logs.get("paused"):  # an iteration that collected but did not train
+            parts.append("paused")
+        elif not math.isnan(logs.get("loss", math.nan)):
             parts.append(f"loss {logs['loss']:.4g}")
         if logs.get("last_eval") is not None:
             parts.append(f"eval {logs['last_eval']:.1f}")
