@@ -674,7 +674,9 @@ class FineTuner:
         tokens_per_iteration = (
             self.config.prompts_per_batch * self.config.group_size * self.config.max_new_tokens
         )
-        progress = ProgressLine(iterations * tokens_per_iteration) if verbose else None
+        progress = (
+            ProgressLine(iterations * tokens_per_iteration, unit="tokens") if verbose else None
+        )
         logs: dict[str, Any] = {}
         try:
             calls.on_train_begin()
@@ -767,6 +769,7 @@ def _shown(logs: dict[str, Any]) -> dict[str, Any]:
         "train_return": logs.get("objective/scores", math.nan),
         "kl": logs.get("objective/kl", math.nan),
         "loss": logs.get("loss/policy", math.nan),
+        "paused": logs.get("policy/paused", 0.0),
     }
 
 
