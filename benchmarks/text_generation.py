@@ -8,8 +8,8 @@ Two rewards on continuations of "NAME:" prompts (Tiny Shakespeare speakers):
 - speaker (learned): P(ROMEO | text) from a classifier trained with
   `model.fit` on Romeo's lines vs everyone else's
   (`train_speaker_reward`); a second classifier, the judge (another
-  architecture and seed; held-out tenth 0 instead of 9, so 80% of its
-  training speeches are the proxy's), scores the same texts, to show whether
+  architecture and seed; held-out tenth 0 instead of 9, so 8 of its 9
+  training tenths are the proxy's), scores the same texts, to show whether
   a policy writes more like Romeo or only games its classifier (sharing most
   training data, the judge's gain is an upper bound on the real one);
 - keyword (rule): count of love-lexicon words, capped at 3 (`KeywordReward`).
@@ -76,7 +76,7 @@ from tfrl.text.finetune import KL_GATE  # noqa: E402
 
 METHODS = ("ppo", "rloo", "grpo")
 # The judge of the learned reward: another architecture, another held-out tenth (0, the
-# proxy's is 9: the two share tenths 1-8, 80% of their training speeches) and another
+# proxy's is 9: the two share tenths 1-8, 8 of the 9 each trains on) and another
 # seed than the proxy the policies are trained on; they never see its scores. Its gains
 # are an upper bound on real improvement (errors it shares with the proxy count as gains).
 JUDGE = {"architecture": "bag", "holdout": 0, "seed": 1, "epochs": 3}
@@ -148,8 +148,8 @@ def speaker_note(args, config, proxy: dict, judge: dict) -> str:
         f"accuracy {proxy['val_accuracy']:.3f}, AUC {proxy['val_auc']:.3f} (speech openings: "
         f"{proxy['opening_auc']:.3f}). Judge, never optimised against: a separately "
         f"trained {JUDGE['architecture']} classifier ({JUDGE['epochs']} epochs, held-out "
-        f"tenth {JUDGE['holdout']} instead of {config.holdout}, so 80% of its training "
-        f"speeches are the proxy's; seed {JUDGE['seed']}; its gains are an upper bound): "
+        f"tenth {JUDGE['holdout']} instead of {config.holdout}, so 8 of its 9 training "
+        f"tenths are the proxy's; seed {JUDGE['seed']}; its gains are an upper bound): "
         f"accuracy {judge['val_accuracy']:.3f}, AUC {judge['val_auc']:.3f} (openings "
         f"{judge['opening_auc']:.3f}). Real held-out {args.speaker} speeches shaped like "
         f"generations (a newline and their first {config.length - 1} characters; each "

@@ -125,13 +125,20 @@ def test_workers_die_with_the_thread_that_started_them():
     thread.join()
     pids = [pid for lane in codec.lanes for pid in lane.pids()]
     assert len(pids) == 2
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = [pid for pid in pids if psutil.pid_exists(pid) and not _zombie(pid)]
+    alive = _alive_after(pids, seconds=10)
     codec.close()
     assert not alive, f"workers {alive} outlived their parent"
+
+
+def _alive_after(pids, seconds=15.0):
+    """The pids still running after up to `seconds` (a kill can take a moment to land
+    on a loaded machine)."""
+    deadline = time.monotonic() + seconds
+    alive = [pid for pid in pids if psutil.pid_exists(pid) and not _zombie(pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if psutil.pid_exists(pid) and not _zombie(pid)]
+    return alive
 
 
 def _zombie(pid):
@@ -158,11 +165,7 @@ def test_a_hung_worker_is_stopped_and_answered_503():
     finally:
         codec.close()
     assert error.code is Code.UNAVAILABLE and "took over 1 s" in str(error)
-    # The hung worker is killed; on a loaded machine the kill can take a moment to land.
-    deadline = time.monotonic() + 15
-    while [pid for pid in hung if psutil.pid_exists(pid) and not _zombie(pid)]:
-        assert time.monotonic() < deadline, f"the hung worker {hung} is still alive after 15 s"
-        time.sleep(0.1)
+    assert not _alive_after(hung), f"the hung worker {hung} is still alive after 15 s"
 
 
 def test_a_request_stuck_in_a_worker_delays_stopping_only_by_the_grace(dqn_base, monkeypatch):
@@ -186,7 +189,7 @@ def test_a_request_stuck_in_a_worker_delays_stopping_only_by_the_grace(dqn_base,
             waiting.result(timeout=30)
     assert not thread.is_alive()
     assert seconds < 15, f"stopping took {seconds:.1f} s"
-    assert not psutil.pid_exists(stuck_pid) or psutil.Process(stuck_pid).status() == "zombie"
+    assert not _alive_after([stuck_pid]), "the stuck worker outlived the stop"
 
 
 def test_an_idle_stop_is_quiet_and_a_second_stop_does_nothing(dqn_base, caplog):

@@ -1,5 +1,6 @@
 """The exported text generator: TF Serving's loader, saved_model_cli, `tfrl serve`'s REST API."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -68,8 +69,14 @@ def test_tfrl_serve_answers_prompts_with_text(exported, generator):
             "Prompt 1 has 33 characters, more than max_prompt_length=32; shorten it or raise "
             "GenerationConfig.max_prompt_length.",
         )
+        # Bytes that are not UTF-8 (sent as b64) get the same clear refusal.
+        bad_bytes = base64.b64encode(b"ab\xff\xfecd").decode()
+        status, body = call("POST", url, {"instances": [{"b64": bad_bytes}]})
+        assert status == 400 and body["error"].startswith("Prompt 0 ('ab"), body
+        assert "outside the tokenizer's vocabulary" in body["error"], body
         # Every bad max_length gets the range error, before the sampler sizes its buffer.
-        for bad in (0, -1, 1025):
+        # Without that ordering which op fails first varies from call to call: repeat.
+        for bad in (0, 1025, *[-1] * 50):
             request["inputs"]["max_length"] = bad
             status, body = call("POST", url, request)
             assert (status, body["error"]) == (400, f"max_length must be in [1, 1024]; got {bad}")

@@ -146,12 +146,14 @@ class SpeakerRewardConfig:
             after about two). Default 2.
         architecture: "cnn" (character 5-grams, max-pooled; default) or
             "bag" (character 3-grams, averaged over the window): a second,
-            differently built classifier is an independent judge of what a
-            policy learned from the first (a GRU was tried and was unstable:
-            benchmarks/results/text_generation_speaker_classifier.md).
+            differently built classifier is a second opinion on what a
+            policy learned from the first (not an independent one: with
+            another `holdout` the two still share 8 of their 9 training
+            tenths). A GRU was tried and was unstable:
+            benchmarks/results/text_generation_speaker_classifier.md.
         holdout: which tenth of each side's speeches (in corpus order) is held
             out for the metrics, 0-9. Default 9 (the last tenth). A judge
-            trained with another `holdout` and `seed` saw other data.
+            trained with another `holdout` and `seed` saw one other tenth.
         seed: seeds sampling and initialization. Default 0.
     """
 

@@ -105,14 +105,18 @@ class CharTokenizer(tf.Module):
 
         def message() -> tf.Tensor:
             row = tf.argmax(tf.cast(bad_rows, tf.int32), output_type=tf.int32)
-            chars = tf.strings.unicode_split(strings[row], "UTF-8")
+            # Bytes that are not UTF-8 would make the message itself undecodable.
+            text = tf.strings.unicode_transcode(
+                strings[row], "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+            )
+            chars = tf.strings.unicode_split(text, "UTF-8")
             unknown, _ = tf.unique(tf.boolean_mask(chars, ids[row] < 0))
             return tf.strings.join(
                 [
                     "Prompt ",
                     tf.strings.as_string(row),
                     " ('",
-                    tf.strings.substr(strings[row], 0, 40, unit="UTF8_CHAR"),
+                    tf.strings.substr(text, 0, 40, unit="UTF8_CHAR"),
                     "') has characters outside the tokenizer's vocabulary: ['",
                     tf.strings.reduce_join(unknown[:10], separator="', '"),
                     f"']. Remove or replace them (the vocabulary is {''.join(self.vocabulary)!r}).",
