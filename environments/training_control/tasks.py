@@ -35,6 +35,28 @@ __all__ = ["DATASETS", "MODELS", "Dataset", "load_dataset", "make_model", "parse
 Dataset = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 DATASETS = ("digits", "synthetic", "breast_cancer", "synthetic6")
 MODELS = ("linear", "mlp", "mlp2", "cnn")
+# scikit-learn make_classification settings of the generated data sets.
+_GENERATED = {
+    "synthetic": {
+        "n_samples": 3000,
+        "n_features": 20,
+        "n_informative": 10,
+        "n_classes": 4,
+        "class_sep": 1.0,
+        "random_state": 0,
+    },
+    "synthetic6": {
+        "n_samples": 6000,
+        "n_features": 40,
+        "n_informative": 12,
+        "n_redundant": 8,
+        "n_classes": 6,
+        "n_clusters_per_class": 2,
+        "class_sep": 0.8,
+        "flip_y": 0.02,
+        "random_state": 1,
+    },
+}
 
 
 def parse_task(task: str) -> tuple[str, str]:
@@ -61,27 +83,8 @@ def load_dataset(name: str) -> Dataset:
     if name == "digits":
         bunch = datasets.load_digits()
         x, y = bunch.images[..., None] / 16.0, bunch.target
-    elif name == "synthetic":
-        x, y = datasets.make_classification(
-            n_samples=3000,
-            n_features=20,
-            n_informative=10,
-            n_classes=4,
-            class_sep=1.0,
-            random_state=0,
-        )
-    elif name == "synthetic6":
-        x, y = datasets.make_classification(
-            n_samples=6000,
-            n_features=40,
-            n_informative=12,
-            n_redundant=8,
-            n_classes=6,
-            n_clusters_per_class=2,
-            class_sep=0.8,
-            flip_y=0.02,
-            random_state=1,
-        )
+    elif name in _GENERATED:
+        x, y = datasets.make_classification(**_GENERATED[name])
     else:
         bunch = datasets.load_breast_cancer()
         x, y = bunch.data, bunch.target
