@@ -76,3 +76,16 @@ def test_resets_with_the_same_seed_reproduce_the_episode():
 def test_bad_config_is_refused_clearly(kwargs, error, match):
     with pytest.raises(error, match=match):
         gym.make(ENV_ID, **kwargs)
+
+
+def test_synthetic6_loads_offline_with_a_large_validation_split():
+    from applications import training_control as app
+    from environments.training_control.tasks import load_dataset, parse_task
+
+    assert parse_task("mlp2:synthetic6") == ("mlp2", "synthetic6")
+    x, y, x_val, y_val = load_dataset("synthetic6")
+    assert x.shape == (4200, 40) and x_val.shape == (1800, 40)
+    assert set(np.unique(y)) == set(np.unique(y_val)) == set(range(6))
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-4)  # standardized on train
+    assert load_dataset("synthetic")[0].shape[1] == 20  # not the training task's data
+    app.check_held_out(app.Args(eval_task="mlp2:synthetic6"))  # no default task trains on it
