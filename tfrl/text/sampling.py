@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfrl.errors import ConfigError, check_whole_number
 from tfrl.text.model import CharLM
-from tfrl.text.tokenizer import CharTokenizer, TextInputError
+from tfrl.text.tokenizer import CharTokenizer, TextInputError, assert_explained
 
 __all__ = [
     "GenerationConfig",
@@ -233,9 +233,7 @@ def read_prompts(
         parts = ["Prompt ", tf.strings.as_string(row), " has ", tf.strings.as_string(lengths[row])]
         return tf.strings.join([*parts, " characters, ", too_long_message(max_prompt_length)])
 
-    # The message is built only when the check fails (an empty batch passes).
-    check = tf.debugging.Assert(ok, [tf.cond(ok, lambda: tf.constant(""), message)])
-    with tf.control_dependencies([check]):
+    with tf.control_dependencies([assert_explained(ok, message)]):
         start = tf.fill([tf.shape(prompts)[0], 1], tokenizer._table.lookup(tf.constant(START)))
         return left_pad(tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1))
 

@@ -7,18 +7,27 @@ raw UTF-8 strings and stock TensorFlow Serving needs no custom ops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import tensorflow as tf
 
 from tfrl.errors import ConfigError
 
-__all__ = ["CharTokenizer", "TextInputError"]
+__all__ = ["CharTokenizer", "TextInputError", "assert_explained"]
 
 
 class TextInputError(ConfigError):
     """A prompt the tokenizer or generator cannot take (unknown characters, too long)."""
+
+
+def assert_explained(ok: tf.Tensor, message: Callable[[], tf.Tensor]) -> tf.Operation:
+    """In graph: an Assert that `ok` holds, whose text `message()` is built only if it fails.
+
+    Such a message reads the failing input (an index, its text, its length),
+    work a valid batch, or an empty one, must not pay for or trip over.
+    """
+    return tf.debugging.Assert(ok, [tf.cond(ok, lambda: tf.constant(""), message)])
 
 
 class CharTokenizer(tf.Module):
@@ -123,10 +132,7 @@ class CharTokenizer(tf.Module):
                 ]
             )
 
-        # The message is built only when a check fails (an empty batch passes).
-        text = tf.cond(ok, lambda: tf.constant(""), message)
-        check = tf.debugging.Assert(ok, [text])
-        with tf.control_dependencies([check]):
+        with tf.control_dependencies([assert_explained(ok, message)]):
             return tf.identity(ids)
 
     def decode(self, ids: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
