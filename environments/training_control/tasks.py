@@ -13,11 +13,23 @@ A task is `"<model>:<dataset>"`, e.g. "mlp:digits". Data sets (cached, split
   each, class separation 0.8, 2% of labels flipped, its own random state):
   1,800 validation samples, and room above the fixed rates (mlp2 reaches
   about 0.70 with the best one). The second held-out task of
-  `benchmarks/training_control.py`: no controller trains on it.
+  `benchmarks/training_control.py`, now a validation task: no controller
+  trains on it;
+- noisy: a noisy `make_classification` draw for training (4,000 samples,
+  30 features, 5 classes of 2 clusters, class separation 0.7, 5% of labels
+  flipped): better with decaying and lower rates than digits;
+- wide: 3,000 samples of 60 features (20 informative), 3 classes, for
+  training;
+- synthetic8: the third held-out task's data (6,000 samples, 50 features
+  of which 15 informative and 10 redundant, 8 classes of 2 clusters, class
+  separation 0.9, 3% of labels flipped, its own random state). Named with
+  the `dropout` model before any controller ran on it.
 
 Models (uncompiled Keras models returning logits): "linear" (softmax
-regression), "mlp" (Dense 64 relu), "mlp2" (Dense 128 → 64 relu), "cnn"
-(Conv 16 3×3 → pool → Dense 64; image data sets only).
+regression), "mlp" (Dense 64 relu), "mlp2" (Dense 128 → 64 relu), "deep"
+(Dense 64 → 64 → 64 relu; diverges at high rates), "dropout" (Dense 128 →
+128 relu, each followed by 20% dropout; held out), "cnn" (Conv 16 3×3 →
+pool → Dense 64; image data sets only).
 """
 
 from __future__ import annotations
@@ -33,8 +45,8 @@ from tfrl.errors import ConfigError, check_names
 __all__ = ["DATASETS", "MODELS", "Dataset", "load_dataset", "make_model", "parse_task"]
 
 Dataset = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-DATASETS = ("digits", "synthetic", "breast_cancer", "synthetic6")
-MODELS = ("linear", "mlp", "mlp2", "cnn")
+DATASETS = ("digits", "synthetic", "breast_cancer", "synthetic6", "noisy", "wide", "synthetic8")
+MODELS = ("linear", "mlp", "mlp2", "deep", "dropout", "cnn")
 # scikit-learn make_classification settings of the generated data sets.
 _GENERATED = {
     "synthetic": {
@@ -55,6 +67,36 @@ _GENERATED = {
         "class_sep": 0.8,
         "flip_y": 0.02,
         "random_state": 1,
+    },
+    "noisy": {
+        "n_samples": 4000,
+        "n_features": 30,
+        "n_informative": 8,
+        "n_redundant": 6,
+        "n_classes": 5,
+        "n_clusters_per_class": 2,
+        "class_sep": 0.7,
+        "flip_y": 0.05,
+        "random_state": 2,
+    },
+    "wide": {
+        "n_samples": 3000,
+        "n_features": 60,
+        "n_informative": 20,
+        "n_classes": 3,
+        "class_sep": 1.2,
+        "random_state": 3,
+    },
+    "synthetic8": {
+        "n_samples": 6000,
+        "n_features": 50,
+        "n_informative": 15,
+        "n_redundant": 10,
+        "n_classes": 8,
+        "n_clusters_per_class": 2,
+        "class_sep": 0.9,
+        "flip_y": 0.03,
+        "random_state": 4,
     },
 }
 
@@ -106,8 +148,18 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> tf.
             tf.keras.layers.MaxPool2D(),
         ]
     layers.append(tf.keras.layers.Flatten())
-    hidden = {"linear": (), "mlp": (64,), "mlp2": (128, 64), "cnn": (64,)}[name]
-    layers += [tf.keras.layers.Dense(units, activation="relu") for units in hidden]
+    hidden = {
+        "linear": (),
+        "mlp": (64,),
+        "mlp2": (128, 64),
+        "deep": (64, 64, 64),
+        "dropout": (128, 128),
+        "cnn": (64,),
+    }[name]
+    for units in hidden:
+        layers.append(tf.keras.layers.Dense(units, activation="relu"))
+        if name == "dropout":
+            layers.append(tf.keras.layers.Dropout(0.2))
     layers.append(tf.keras.layers.Dense(num_classes))
     return tf.keras.Sequential(layers)
 
