@@ -28,6 +28,7 @@ import math
 import os
 import sys
 import time
+from typing import Any
 
 from tfrl.cli import flags
 from tfrl.console import quiet
@@ -42,6 +43,7 @@ from environments import training_control as tc  # noqa: E402
 from environments.training_control.tasks import parse_task  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
 from tfrl.errors import ConfigError  # noqa: E402
+from tfrl.keras import features  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/TrainingControl-v0"
@@ -49,9 +51,12 @@ ENV_ID = "tfrl/TrainingControl-v0"
 
 @dataclasses.dataclass
 class Args:
-    train_tasks: str = "linear:digits,mlp:digits,cnn:digits,mlp:synthetic"
+    train_tasks: str = (
+        "linear:digits,mlp:digits,cnn:digits,mlp:synthetic,deep:digits,deep:synthetic,"
+        "mlp:noisy,deep:noisy,mlp:wide"
+    )
     """comma-separated '<model>:<dataset>' tasks the controller trains on"""
-    eval_task: str = "mlp2:breast_cancer"
+    eval_task: str = "dropout:synthetic8"
     """held-out task evaluated inside model.fit (its model and data set are never trained on)"""
     epochs: int = 15
     """epochs per training run (the controller decides after each but the last)"""
@@ -66,12 +71,22 @@ class Args:
     """Double DQN targets (less over-estimation of the noisy action values)"""
     initial_lr: float = 0.03
     """starting rate of the controller, ReduceLROnPlateau and cosine decay"""
+    lr_range: str = "10,2"
+    """how far the controlled rate may move from its start: 'r' (÷r to ×r) or 'down,up'
+    (÷down to ×up), in the env and in RLController"""
     grid: str = "0.003,0.01,0.03,0.1,0.3"
     """fixed learning rates to compare with"""
     seeds: str = "0,1,2"
     """evaluation seeds (weights and data order of the held-out runs)"""
     seed: int = 0
-    """seed of controller training"""
+    """seed of controller training (with --candidates K, candidates seed·K … seed·K + K − 1)"""
+    candidates: int = 1
+    """controllers to train; with more than one, the one whose final accuracy on
+    --select-task is best is kept (each training seed can land on a poor controller)"""
+    select_task: str = "mlp2:synthetic6"
+    """validation task that picks among the candidates: neither trained on nor the held-out task"""
+    select_seeds: str = "0,1,2"
+    """evaluation seeds of that choice"""
     export_base: str = "saved_models"
     """the controller goes to <export_base>/lr_controller/<N>/"""
     plot: str = "runs/training_control/curves.png"
@@ -85,13 +100,25 @@ def parse_args(argv: list[str] | None = None) -> Args:
     args = Args(**vars(parser.parse_args(argv)))
     try:
         check_held_out(args)
+        lr_range(args)
     except ConfigError as e:
         parser.error(str(e))
     return args
 
 
+def lr_range(args: Args) -> tuple[float, float]:
+    """`--lr-range` as (down, up) factors; a `ConfigError` names a bad value."""
+    try:
+        values = [float(v) for v in str(args.lr_range).split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ConfigError(f"--lr-range {args.lr_range!r} must read 'r' or 'down,up', e.g. '10,2'.")
+    return features.check_lr_range(tuple(values * (3 - len(values)))[:2], "--lr-range")
+
+
 def check_held_out(args: Args) -> None:
-    """Refuses an evaluation task whose data set the controller trains on (not held out)."""
+    """Refuses an evaluation (or selection) task whose data set the controller trains on."""
     _, eval_dataset = parse_task(args.eval_task)
     train_tasks = args.train_tasks.split(",")
     overlap = [t for t in train_tasks if parse_task(t)[1] == eval_dataset]
@@ -99,9 +126,21 @@ def check_held_out(args: Args) -> None:
         raise ConfigError(
             f"--eval-task {args.eval_task} is not held out: its data set {eval_dataset!r} is in "
             f"--train-tasks ({', '.join(overlap)}), so the comparison would measure a controller "
-            "on data it trained on. Evaluate on a data set absent from --train-tasks "
-            "(default: mlp2:breast_cancer)."
+            f"on data it trained on. Evaluate on a data set absent from --train-tasks "
+            f"(default: {Args.eval_task})."
         )
+    if args.candidates < 1:
+        raise ConfigError(f"--candidates {args.candidates} must be at least 1.")
+    if args.candidates > 1:
+        _, select_dataset = parse_task(args.select_task)
+        if select_dataset == eval_dataset or any(
+            parse_task(t)[1] == select_dataset for t in train_tasks
+        ):
+            raise ConfigError(
+                f"--select-task {args.select_task} must use a data set that is neither in "
+                "--train-tasks nor the held-out task's, or the choice among candidates would "
+                "look at data it is judged on."
+            )
 
 
 def train_controller(args: Args):
@@ -113,6 +152,7 @@ def train_controller(args: Args):
         tasks=tuple(args.train_tasks.split(",")),
         epochs=args.epochs,
         initial_learning_rate=(0.003, 0.3),
+        lr_range=lr_range(args),
     )
     agent = tfrl.agents.make(
         "dqn",
@@ -136,7 +176,30 @@ def train_controller(args: Args):
     return agent, time.perf_counter() - start
 
 
-def fit_held_out(args: Args, seed: int, method: str, controller_path: str) -> dict:
+def select_controller(args: Args) -> tuple[Any, list[dict]]:
+    """Trains `args.candidates` controllers and keeps the best on `args.select_task`.
+
+    Returns (the kept agent, one dict per candidate: seed, agent, training
+    seconds and validation score, the mean final accuracy on the selection
+    task; no score with a single candidate).
+    """
+    candidates = []
+    for index in range(args.candidates):
+        seed = args.seed * args.candidates + index
+        agent, seconds = train_controller(dataclasses.replace(args, seed=seed))
+        candidates.append({"seed": seed, "agent": agent, "seconds": seconds})
+    if len(candidates) > 1:
+        choice = dataclasses.replace(args, eval_task=args.select_task, seeds=args.select_seeds)
+        for candidate in candidates:
+            runs = evaluate_methods(choice, candidate["agent"].policy, ["RLController"])
+            candidate["score"] = float(
+                np.mean([r["val_accuracy"][-1] for r in runs["RLController"]])
+            )
+    best = max(candidates, key=lambda c: c.get("score", 0.0))
+    return best["agent"], candidates
+
+
+def fit_held_out(args: Args, seed: int, method: str, controller: Any) -> dict:
     """One plain `model.fit` on the held-out task; returns val accuracy and rate per epoch."""
     model_name, dataset_name = args.eval_task.split(":")
     x, y, x_val, y_val = tc.load_dataset(dataset_name)
@@ -145,8 +208,7 @@ def fit_held_out(args: Args, seed: int, method: str, controller_path: str) -> di
     callbacks: list = []
     lr: float | tf.keras.optimizers.schedules.LearningRateSchedule = args.initial_lr
     if method == "RLController":
-        controller = tfrl.keras.RLController(controller_path)
-        callbacks.append(controller)
+        callbacks.append(tfrl.keras.RLController(controller, lr_range=lr_range(args)))
     elif method == "ReduceLROnPlateau":
         callbacks.append(tf.keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2))
     elif method == "cosine decay":
@@ -196,12 +258,12 @@ def default_methods(args: Args) -> list[str]:
 
 
 def evaluate_methods(
-    args: Args, controller_path: str, methods: list[str] | None = None
+    args: Args, controller: Any, methods: list[str] | None = None
 ) -> dict[str, list[dict]]:
     """Every method (default: the controller, the grid and both schedules) × seed, held out."""
     methods = default_methods(args) if methods is None else methods
     seeds = [int(s) for s in args.seeds.split(",")]
-    return {m: [fit_held_out(args, s, m, controller_path) for s in seeds] for m in methods}
+    return {m: [fit_held_out(args, s, m, controller) for s in seeds] for m in methods}
 
 
 def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
@@ -229,11 +291,15 @@ def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
 
 def main(args: Args) -> int:
     check_held_out(args)
-    agent, seconds = train_controller(args)
+    agent, candidates = select_controller(args)
+    seconds = sum(c["seconds"] for c in candidates)
     print(
         f"Controller: DQN, {args.total_env_steps} decisions on {args.train_tasks} "
         f"in {seconds:.0f} s"
     )
+    if len(candidates) > 1:
+        scores = ", ".join(f"seed {c['seed']}: {c['score']:.4f}" for c in candidates)
+        print(f"Kept the best of {len(candidates)} on {args.select_task} ({scores})")
     path = tfrl.export(agent, os.path.join(args.export_base, "lr_controller"))
     print(f"Exported to {path}")
     runs = evaluate_methods(args, path)

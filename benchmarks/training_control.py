@@ -111,7 +111,13 @@ def main() -> int:
     parser.add_argument("--total-env-steps", type=int, default=app.Args.total_env_steps)
     parser.add_argument("--gamma", type=float, default=app.Args.gamma)
     parser.add_argument("--replay-ratio", type=int, default=app.Args.replay_ratio)
-    parser.add_argument("--double-q", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--double-q", action=argparse.BooleanOptionalAction, default=app.Args.double_q
+    )
+    parser.add_argument("--lr-range", default=app.Args.lr_range)
+    parser.add_argument("--candidates", type=int, default=3)
+    parser.add_argument("--select-task", default=app.Args.select_task)
+    parser.add_argument("--select-seeds", default=app.Args.select_seeds)
     parser.add_argument(
         "--env-speed",
         action=argparse.BooleanOptionalAction,
@@ -133,6 +139,10 @@ def main() -> int:
         gamma=options.gamma,
         replay_ratio=options.replay_ratio,
         double_q=options.double_q,
+        lr_range=options.lr_range,
+        candidates=options.candidates,
+        select_task=options.select_task,
+        select_seeds=options.select_seeds,
         verbose=0,
     )
     app.check_held_out(args)
@@ -140,17 +150,27 @@ def main() -> int:
     runs = app.evaluate_methods(
         args, "", [m for m in app.default_methods(args) if m != "RLController"]
     )
-    controllers, train_seconds = {}, []
+    controllers, train_seconds, candidate_runs = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in controller_seeds:
             args.seed = seed
-            agent, seconds = app.train_controller(args)
-            train_seconds.append(seconds)
+            agent, candidates = app.select_controller(args)
+            train_seconds.append(sum(c["seconds"] for c in candidates))
             path = tfrl.export(agent, os.path.join(tmp, f"lr_controller_{seed}"))
             name = f"RLController (controller seed {seed})"
             controllers[name] = app.evaluate_methods(args, path, ["RLController"])["RLController"]
             finals = [r["val_accuracy"][-1] for r in controllers[name]]
-            print(f"{name}: {np.mean(finals):.4f} ({seconds:.0f} s)", flush=True)
+            print(f"{name}: {np.mean(finals):.4f} ({train_seconds[-1]:.0f} s)", flush=True)
+            for candidate in candidates:
+                if candidate["agent"] is agent:
+                    candidate["held_out"] = float(np.mean(finals))
+                else:  # what a choice among candidates avoided or missed, on the held-out task
+                    other = app.evaluate_methods(args, candidate["agent"].policy, ["RLController"])
+                    scores = [r["val_accuracy"][-1] for r in other["RLController"]]
+                    candidate["held_out"] = float(np.mean(scores))
+                candidate_runs.append(
+                    {**candidate, "kept": candidate["agent"] is agent, "of": seed}
+                )
     eval_seeds = len(args.seeds.split(","))
     # The controllers' mean per evaluation seed: what a user gets from "a" trained controller.
     runs = {
@@ -175,6 +195,8 @@ def main() -> int:
     }
     grid = [m for m in finals if m.startswith("fixed")]
     best = max(grid, key=lambda m: np.mean(finals[m]))
+    band = app.lr_range(args)
+    seconds = ", ".join(f"{t:.0f}" for t in train_seconds)
     lines = [
         "# Learning-rate control in model.fit: a learned controller vs fixed rates and schedules",
         "",
@@ -190,10 +212,20 @@ def main() -> int:
         f"{'double ' if args.double_q else ''}DQNs (MLP 64-64, Adam 1e-3, "
         f"γ = {args.gamma:g}, {args.replay_ratio} gradient steps per decision), trained "
         f"with seeds {options.controller_seeds}, {args.total_env_steps:,} decisions each "
-        f"({', '.join(f'{t:.0f}' for t in train_seconds)} s) on `tfrl/TrainingControl-v0` "
+        + (
+            f"(each the best of {args.candidates} candidates, trained with seeds "
+            f"seed·{args.candidates} … seed·{args.candidates} + {args.candidates - 1} and chosen "
+            f"by their mean final accuracy in fit on the validation task `{args.select_task}`, "
+            f"evaluation seeds {args.select_seeds}; training {seconds} s per controller with its "
+            "candidates) "
+            if args.candidates > 1
+            else f"({seconds} s) "
+        )
+        + "on `tfrl/TrainingControl-v0` "
         f"with tasks {args.train_tasks}, "
         f"{args.epochs} epochs per episode, SGD + momentum 0.9, initial rate drawn log-uniformly "
-        "in [0.003, 0.3]. Evaluation: plain `model.fit` on the held-out task "
+        f"in [0.003, 0.3], the rate kept within ÷{band[0]:g} and ×{band[1]:g} of its start. "
+        "Evaluation: plain `model.fit` on the held-out task "
         f"`{args.eval_task}` (its model and its data set are absent from the training tasks), "
         f"{args.epochs} epochs, batch 64, evaluation seeds "
         f"{args.seeds}; the controller, ReduceLROnPlateau (val_loss, ×0.5, patience 2) and "
@@ -234,6 +266,25 @@ def main() -> int:
         f"{validation_size} samples (one sample is {1 / validation_size:.4f} of accuracy); "
         f"every method runs on the same {eval_seeds} evaluation seeds.",
         "",
+        *(
+            [
+                f"Candidates (each controller seed's {args.candidates}; the kept one is the "
+                "controller above). The choice sees only the validation task; the held-out "
+                "column is measured for every candidate, so it shows what the choice bought:",
+                "",
+                f"| controller seed | candidate seed | `{args.select_task}` (chooses) "
+                f"| `{args.eval_task}` (held out) | kept |",
+                "|---|---|---|---|---|",
+                *[
+                    f"| {c['of']} | {c['seed']} | {c['score']:.4f} | {c['held_out']:.4f} | "
+                    f"{'yes' if c['kept'] else ''} |"
+                    for c in candidate_runs
+                ],
+                "",
+            ]
+            if args.candidates > 1
+            else []
+        ),
         "Learning rates each controller chose (first evaluation seed):",
         "",
         *[

@@ -26,10 +26,13 @@ Observation (float32, `OBSERVATION_SIZE` values), after each epoch:
     10 progress: finished epochs / planned epochs
 
 Action: an index into `LR_FACTORS` (×0.5, ×1, ×2), applied to the learning
-rate for the next epoch, which stays within `LR_RANGE`× of the initial rate
-either way (by default a decade: 0.003-0.3 from 0.03) and within
-[`MIN_LR`, `MAX_LR`]. The band keeps a controller that keeps halving or
-doubling on an unfamiliar task from freezing or blowing up training.
+rate for the next epoch, which stays within a band around the initial rate,
+`LR_RANGE` = (10, 2): down to a tenth of it, up to twice it (0.003-0.06 from
+0.03), and within [`MIN_LR`, `MAX_LR`]. The band keeps a controller that
+keeps halving or doubling on an unfamiliar task from freezing or blowing up
+training. It is lopsided because the two failures are not alike: a rate 4-10×
+the one a user starts from diverged on tasks no controller trained on (the
+model never recovers), while a rate too low only slows training.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ __all__ = [
 LR_FACTORS = (0.5, 1.0, 2.0)
 MIN_LR = 1e-6
 MAX_LR = 1.0
-LR_RANGE = 10.0
+LR_RANGE = (10.0, 2.0)
 OBSERVATION_SIZE = 11
 
 
@@ -161,28 +164,37 @@ def next_learning_rate(
     learning_rate: float,
     action: int,
     initial_learning_rate: float | None = None,
-    lr_range: float = LR_RANGE,
+    lr_range: float | tuple[float, float] = LR_RANGE,
 ) -> float:
     """The learning rate after action `action` (an index into `LR_FACTORS`).
 
-    Kept within [initial / lr_range, initial × lr_range] when the initial rate
-    is given, and always within [`MIN_LR`, `MAX_LR`].
+    Kept within [initial ÷ down, initial × up] when the initial rate is
+    given, where `lr_range` is (down, up) or one factor for both, and always
+    within [`MIN_LR`, `MAX_LR`].
     """
+    down, up = check_lr_range(lr_range, "next_learning_rate")
     low, high = MIN_LR, MAX_LR
     if initial_learning_rate is not None:
-        low = max(low, initial_learning_rate / lr_range)
-        high = min(high, initial_learning_rate * lr_range)
+        low = max(low, initial_learning_rate / down)
+        high = min(high, initial_learning_rate * up)
     return float(min(max(learning_rate * LR_FACTORS[int(action)], low), high))
 
 
-def check_lr_range(lr_range: float, where: str) -> float:
-    """`lr_range` as a float ≥ 1, or a `ConfigError` naming it."""
-    if isinstance(lr_range, bool) or not isinstance(lr_range, (int, float)) or not lr_range >= 1:
+def check_lr_range(lr_range: float | tuple[float, float], where: str) -> tuple[float, float]:
+    """`lr_range` as (down, up) factors ≥ 1, or a `ConfigError` naming it.
+
+    One number r means (r, r): the rate stays within initial ÷ r and initial × r.
+    """
+    pair = tuple(lr_range) if isinstance(lr_range, (tuple, list)) else (lr_range, lr_range)
+    if len(pair) != 2 or not all(
+        not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 1 for v in pair
+    ):
         raise ConfigError(
-            f"{where}: lr_range={lr_range!r} must be a number ≥ 1 (the learning rate stays "
-            "within initial / lr_range and initial × lr_range); use float('inf') for no band."
+            f"{where}: lr_range={lr_range!r} must be a number ≥ 1 or a pair (down, up) of "
+            "numbers ≥ 1: the learning rate stays within initial ÷ down and initial × up "
+            "(one number for both); use float('inf') for no band."
         )
-    return float(lr_range)
+    return float(pair[0]), float(pair[1])
 
 
 def _finite(value: float, fallback: float) -> float:
