@@ -101,6 +101,62 @@ def test_keras_functional_model_is_accepted_as_q_network():
     assert agent.policy.action(env.reset()).action.shape == (1,)
 
 
+class _SubclassedQ(tf.keras.Model):
+    def __init__(self, units=8, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = tf.keras.layers.Dense(units, activation="relu")
+        self.out = tf.keras.layers.Dense(2)
+
+    def call(self, x, training=False):
+        return self.out(self.hidden(x))
+
+
+@tf.keras.saving.register_keras_serializable("tfrl_tests")
+class _RegisteredQ(_SubclassedQ):
+    def get_config(self):
+        return {"units": self.units}
+
+
+class _WrongConfigQ(_SubclassedQ):
+    def get_config(self):
+        return {}  # loses `units`: a copy would be built with the default size
+
+
+tf.keras.saving.register_keras_serializable("tfrl_tests")(_WrongConfigQ)
+
+
+@pytest.mark.parametrize("kind", ["defined in __main__", "get_config without its arguments"])
+def test_subclassed_keras_model_that_cannot_be_copied_is_refused_with_the_fix(kind):
+    if kind == "defined in __main__":  # Keras cannot find the class by name, as in a notebook
+
+        class LocalQ(_SubclassedQ):
+            pass
+
+        model = LocalQ(units=16)
+    else:
+        model = _WrongConfigQ(units=16)
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(
+        IncompatibleAgentError,
+        match=r"q_network cannot be copied.*target network.*register_keras_serializable",
+    ):
+        tfrl.agents.make("dqn", env, q_network=model)
+
+
+def test_registered_subclassed_keras_model_gets_a_target_network_and_trains():
+    tfrl.set_seed(0)
+    env = tfrl.envs.make("CartPole-v1", seed=0)
+    model = _RegisteredQ(units=16)
+    agent = tfrl.agents.make(
+        "dqn", env, q_network=model, collect_env_steps=32, train_steps=4, learning_starts=32
+    )
+    target = agent._target_q_network.trainable_variables
+    assert len(target) == 4 and all(t is not v for t, v in zip(target, model.trainable_variables))
+    tfrl.Trainer(agent, env, seed=0).fit(128, verbose=0)
+    assert int(agent.train_step_counter.numpy()) > 0
+
+
 def test_q_network_with_wrong_output_size_is_refused():
     env = tfrl.envs.make("CartPole-v1")
     with pytest.raises(IncompatibleAgentError, match=r"outputs shape \(3,\).*Dense\(2\)"):

@@ -14,7 +14,7 @@ from tf_agents.utils import common
 
 from tfrl.agents.base import TfrlAgent, num_actions, require_discrete, require_single_observation
 from tfrl.agents.config import AgentConfig
-from tfrl.agents.networks import as_network, check_output_shape, mlp_layers
+from tfrl.agents.networks import as_network, check_copyable, check_output_shape, mlp_layers
 from tfrl.errors import ConfigError
 
 __all__ = ["DDQN", "DQN", "DQNConfig"]
@@ -202,6 +202,12 @@ class DQN(TfrlAgent, dqn_agent.DqnAgent):
             )
         q_network = as_network(q_network, observation_spec, "q_network")
         check_output_shape(q_network, observation_spec, (n,), "q_network")
+        check_copyable(
+            q_network,
+            observation_spec,
+            "q_network",
+            "DQN trains against a copy of it (its target network)",
+        )
         self._tf_agents_class.__init__(
             self,
             time_step_spec,

@@ -9,7 +9,7 @@ from tf_agents.networks import network, sequential
 
 from tfrl.errors import IncompatibleAgentError
 
-__all__ = ["as_network", "check_output_shape", "mlp_layers"]
+__all__ = ["as_network", "check_copyable", "check_output_shape", "mlp_layers"]
 
 
 def mlp_layers(
@@ -53,3 +53,24 @@ def check_output_shape(net: network.Network, input_spec: Any, expected: tuple, r
             f"{role} outputs shape {shape}, but this environment needs {tuple(expected)}. "
             f"End the model with tf.keras.layers.Dense({expected[-1]})."
         )
+
+
+def check_copyable(net: network.Network, input_spec: Any, role: str, why: str) -> None:
+    """Raises a clear error when `net` cannot be copied (as for a target network).
+
+    TF-Agents copies a Keras model layer by layer through Keras' own
+    serialization: a subclassed `tf.keras.Model` needs its class to be found
+    (registered, or importable) and a `get_config` that returns its
+    constructor arguments when it defines one.
+    """
+    fix = (
+        "A subclassed tf.keras.Model copies when its class is decorated with "
+        "@tf.keras.saving.register_keras_serializable() and its get_config() returns its "
+        "constructor arguments; or build the model with tf.keras.Sequential or the "
+        "functional API."
+    )
+    try:
+        twin = net.copy(name=f"{role}_copy_check")
+        twin.create_variables(input_spec)
+    except (TypeError, ValueError, NotImplementedError, KeyError) as e:
+        raise IncompatibleAgentError(f"{role} cannot be copied, and {why}: {e}. {fix}") from e
