@@ -7,10 +7,12 @@
 1. Trains a double-DQN controller on `tfrl/TrainingControl-v0`: every
    episode trains a fresh small Keras model (one of `--train-tasks`) with
    SGD + momentum for `--epochs` epochs; after each epoch the controller
-   halves, keeps or doubles the learning rate (within a decade of the
-   starting rate) and is rewarded by the change of validation accuracy
-   (plus the final accuracy). Undiscounted (γ = 1), so its return is the
-   final accuracy.
+   halves, keeps or doubles the learning rate (between a tenth and twice the
+   starting rate, `--lr-range 10,2`) and is rewarded by the change of
+   validation accuracy (plus the final accuracy). Undiscounted (γ = 1), so
+   its return is the final accuracy. With `--candidates K` it trains K
+   controllers and keeps the one that does best inside `model.fit` on
+   `--select-task`, a validation task (what the benchmark does, with K = 3).
 2. Exports it to `saved_models/lr_controller/<N>/`.
 3. On the held-out task (a model and a data set absent from `--train-tasks`;
    an evaluation data set that is trained on is refused) runs plain

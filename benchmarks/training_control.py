@@ -2,22 +2,25 @@
 
     python benchmarks/training_control.py                      # → results/training_control.md
     python benchmarks/training_control.py --total-env-steps 300 --seeds 0 --output /tmp/x.md
+    python benchmarks/training_control.py --eval-task mlp2:breast_cancer --candidates 1
 
-A validation task (its own results file, for choosing settings without the
-held-out task): `--train-tasks linear:digits,mlp:digits,cnn:digits
---eval-task mlp2:synthetic --seeds 0,1,2,3,4 --no-env-speed`.
-
-Runs applications/training_control.py's pipeline: trains a DQN controller on
-`tfrl/TrainingControl-v0` over the training tasks, exports it, then runs
-plain `model.fit` on the held-out task for every seed with the exported
-controller (`tfrl.keras.RLController`), a 5-point fixed-rate grid,
-`ReduceLROnPlateau` and cosine decay. Final validation accuracy as mean ±
-95% CI; the controller vs the best grid rate, chosen with hindsight on these
-very runs (a bar no practical method meets without a search): the headline
-interval is across controllers (each averaged over the seeds), as each
-controller is one draw of the training; the per-seed pairing is also shown.
-All scores are on the held-out task's validation split (held-out task, not
-held-out data: the controller observes that split during fit).
+Runs applications/training_control.py's pipeline: for each controller seed
+trains 3 candidate DQN controllers on `tfrl/TrainingControl-v0` over the
+training tasks and keeps the one with the best final accuracy inside
+`model.fit` on the validation task (`--select-task`, default
+`mlp2:synthetic6`; `--candidates 1` skips the choice), exports it, then
+runs plain `model.fit` on the held-out task (default `dropout:synthetic8`)
+for every evaluation seed with the exported controller
+(`tfrl.keras.RLController`), a 5-point fixed-rate grid, `ReduceLROnPlateau`
+and cosine decay. Every candidate is also run on the held-out task and
+listed, kept or not, so the results show what the choice bought. Final
+validation accuracy as mean ± 95% CI; the controller vs the best grid rate,
+chosen with hindsight on these very runs (a bar no practical method meets
+without a search): the headline interval is across controllers (each
+averaged over the seeds), as each controller is one draw of the training;
+the per-seed pairing is also shown. All scores are on the held-out task's
+validation split (held-out task, not held-out data: the controller observes
+that split during fit).
 
 Env speed: `TrainingControl-v0` decisions (training epochs) per second per
 task, and the same epochs through one plain `model.fit(epochs=8)` call per

@@ -35,8 +35,8 @@ class TrainingControlConfig:
         final_reward_weight: weight of the final validation accuracy added to
             the last reward. Default 1.0.
         lr_range: the controlled rate stays within the episode's initial rate
-            ÷/× lr_range. Default 10 (`tfrl.keras.features.LR_RANGE`, as in
-            `RLController`).
+            ÷ down and × up, given as (down, up) or one factor for both.
+            Default (10, 2) (`tfrl.keras.features.LR_RANGE`, as in `RLController`).
     """
 
     tasks: tuple[str, ...] = ("mlp:digits",)
@@ -47,7 +47,7 @@ class TrainingControlConfig:
     optimizer: str = "sgd"
     initial_learning_rate: float | tuple[float, float] = (0.003, 0.3)
     final_reward_weight: float = 1.0
-    lr_range: float = features.LR_RANGE
+    lr_range: float | tuple[float, float] = features.LR_RANGE
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):

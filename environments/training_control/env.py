@@ -119,8 +119,8 @@ class TrainingControlEnv(gym.Env):
 
     ## Action space
     `Discrete(3)`: multiply the learning rate by 0.5, 1 or 2
-    (`tfrl.keras.LR_FACTORS`), kept within the episode's initial rate ÷/×
-    `lr_range` (default 10) and within [1e-6, 1].
+    (`tfrl.keras.LR_FACTORS`), kept within the episode's initial rate ÷ 10
+    and × 2 (`lr_range`, default (10, 2)) and within [1e-6, 1].
 
     ## Observation space
     `Box(-10, 10, (11,), float32)`: epoch-mean training loss and accuracy,

@@ -72,7 +72,7 @@ def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):
     sys.path.insert(0, ROOT)
     from applications import training_control as app
 
-    assert app.parse_args([]).eval_task == "mlp2:breast_cancer"  # the default is held out
+    assert app.parse_args([]).eval_task == "dropout:synthetic8"  # the default is held out
     with pytest.raises(SystemExit) as exit_info:
         app.parse_args(
             ["--train-tasks", "linear:digits,mlp:synthetic", "--eval-task", "mlp2:synthetic"]
@@ -81,3 +81,54 @@ def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):
     err = capsys.readouterr().err
     assert "--eval-task mlp2:synthetic is not held out" in err
     assert "its data set 'synthetic' is in --train-tasks (mlp:synthetic)" in err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr-range", "10,x"], "--lr-range '10,x' must read 'r' or 'down,up'"),
+        (["--lr-range", "0.5"], "lr_range=(0.5, 0.5) must be a number ≥ 1 or a pair"),
+        (["--candidates", "0"], "--candidates 0 must be at least 1"),
+        (
+            ["--candidates", "2", "--select-task", "mlp2:digits"],
+            "--select-task mlp2:digits must use a data set that is neither in --train-tasks",
+        ),
+        (
+            ["--candidates", "2", "--select-task", "mlp:synthetic8"],
+            "--select-task mlp:synthetic8 must use a data set that is neither",
+        ),
+    ],
+)
+def test_training_control_app_refuses_bad_band_and_selection_flags(flags, message, capsys):
+    sys.path.insert(0, ROOT)
+    from applications import training_control as app
+
+    with pytest.raises(SystemExit) as exit_info:
+        app.parse_args(flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_control_app_keeps_the_candidate_best_on_the_selection_task():
+    sys.path.insert(0, ROOT)
+    from applications import training_control as app
+
+    args = app.Args(
+        train_tasks="linear:digits",
+        select_task="linear:breast_cancer",
+        select_seeds="0",
+        epochs=3,
+        total_env_steps=30,
+        candidates=2,
+        seed=1,
+        verbose=0,
+    )
+    kept, candidates = app.select_controller(args)
+    assert [c["seed"] for c in candidates] == [2, 3]  # seed·K … seed·K + K − 1
+    scores = [c["score"] for c in candidates]
+    assert kept is candidates[scores.index(max(scores))]["agent"]
+    # The score is the candidate's own final accuracy in fit on the selection task.
+    choice = app.dataclasses.replace(args, eval_task=args.select_task, seeds="0")
+    again = app.evaluate_methods(choice, candidates[0]["agent"].policy, ["RLController"])
+    assert candidates[0]["score"] == pytest.approx(again["RLController"][0]["val_accuracy"][-1])

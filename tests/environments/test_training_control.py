@@ -51,6 +51,28 @@ def test_actions_scale_the_learning_rate_and_rewards_track_validation_accuracy()
     assert total == pytest.approx(2 * info["val_accuracy"] - accuracy, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    "lr_range, actions, expected",
+    [
+        ((4.0, 1.5), (2, 2, 0, 0, 0), [0.15, 0.15, 0.075, 0.0375, 0.025]),
+        (None, (2, 2, 2, 0), [0.2, 0.2, 0.2, 0.1]),  # the default (10, 2): up to twice the start
+    ],
+)
+def test_a_lopsided_band_limits_rises_and_falls_separately(lr_range, actions, expected):
+    band = {} if lr_range is None else {"lr_range": lr_range}
+    env = gym.make(
+        ENV_ID,
+        epochs=len(actions) + 1,
+        initial_learning_rate=0.1,
+        dataset_factory=tiny_data,
+        model_factory=tiny_model,
+        **band,
+    )
+    env.reset(seed=0)
+    rates = [env.step(action)[4]["learning_rate"] for action in actions]
+    assert rates == pytest.approx(expected)
+
+
 def test_resets_with_the_same_seed_reproduce_the_episode():
     env = gym.make(ENV_ID, epochs=2, dataset_factory=tiny_data, model_factory=tiny_model)
     first, _ = env.reset(seed=7)
@@ -66,6 +88,12 @@ def test_resets_with_the_same_seed_reproduce_the_episode():
         ({"epochs": 1}, ConfigError, "epochs=1"),
         ({"initial_learning_rate": 2.0}, ConfigError, "initial_learning_rate"),
         ({"lr_range": 0.5}, ConfigError, "lr_range=0.5 must be a number ≥ 1"),
+        (
+            {"lr_range": (10, 0.5)},
+            ConfigError,
+            r"lr_range=\(10, 0.5\) must be a number ≥ 1 or a pair",
+        ),
+        ({"lr_range": (2, 2, 2)}, ConfigError, "or a pair \\(down, up\\)"),
         (
             {"model_factory": lambda s, n: "not a model", "dataset_factory": tiny_data},
             ConfigError,

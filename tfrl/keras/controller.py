@@ -72,8 +72,9 @@ class RLController(tf.keras.callbacks.Callback):
         train_steps: DQN gradient steps after each `fit` in learning mode. Default 200.
         seed: seeds exploration and the controller's initial weights in learning
             mode, without touching TensorFlow's global seed. Default None.
-        lr_range: the rate stays within the rate `fit` starts with ÷/×
-            lr_range, as in `tfrl/TrainingControl-v0`. Default 10.
+        lr_range: the rate stays within the rate `fit` starts with ÷ down
+            and × up, given as (down, up) or one factor for both, as in
+            `tfrl/TrainingControl-v0`. Default (10, 2).
 
     Attributes:
         learning_rates: the learning rate of every epoch of the last `fit` (the
@@ -95,7 +96,7 @@ class RLController(tf.keras.callbacks.Callback):
         epsilon: float = 0.2,
         train_steps: int = 200,
         seed: int | None = None,
-        lr_range: float = features.LR_RANGE,
+        lr_range: float | tuple[float, float] = features.LR_RANGE,
     ):
         super().__init__()
         if controller is None and not learning:
