@@ -46,6 +46,7 @@ from environments.training_control.tasks import parse_task  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
 from tfrl.errors import ConfigError  # noqa: E402
 from tfrl.keras import features  # noqa: E402
+from tfrl.keras.controller import band_metadata  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
 ENV_ID = "tfrl/TrainingControl-v0"
@@ -302,7 +303,11 @@ def main(args: Args) -> int:
     if len(candidates) > 1:
         scores = ", ".join(f"seed {c['seed']}: {c['score']:.4f}" for c in candidates)
         print(f"Kept the best of {len(candidates)} on {args.select_task} ({scores})")
-    path = tfrl.export(agent, os.path.join(args.export_base, "lr_controller"))
+    path = tfrl.export(
+        agent,
+        os.path.join(args.export_base, "lr_controller"),
+        metadata=band_metadata(lr_range(args)),
+    )
     print(f"Exported to {path}")
     runs = evaluate_methods(args, path)
     print(

@@ -55,6 +55,7 @@ import tfrl  # noqa: E402
 from applications import training_control as app  # noqa: E402
 from environments import training_control as tc  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
+from tfrl.keras.controller import band_metadata  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
 
@@ -159,7 +160,11 @@ def main() -> int:
             args.seed = seed
             agent, candidates = app.select_controller(args)
             train_seconds.append(sum(c["seconds"] for c in candidates))
-            path = tfrl.export(agent, os.path.join(tmp, f"lr_controller_{seed}"))
+            path = tfrl.export(
+                agent,
+                os.path.join(tmp, f"lr_controller_{seed}"),
+                metadata=band_metadata(app.lr_range(args)),
+            )
             name = f"RLController (controller seed {seed})"
             controllers[name] = app.evaluate_methods(args, path, ["RLController"])["RLController"]
             finals = [r["val_accuracy"][-1] for r in controllers[name]]

@@ -66,6 +66,10 @@ def test_training_control_app_trains_exports_and_compares(tmp_path):
         assert method in result.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert os.path.isfile(tmp_path / "lr_controller" / "1" / "saved_model.pb")
+    from tfrl.export.exporter import read_export_info
+
+    info = read_export_info(str(tmp_path / "lr_controller" / "1"))
+    assert info["metadata"] == {"lr_range": [10.0, 2.0]}  # RLController(path) reads it back
 
 
 def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):

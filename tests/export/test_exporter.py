@@ -81,6 +81,21 @@ def test_bad_version_is_rejected(bad, tmp_path):
         export(make_agent("dqn").policy, str(tmp_path), version=bad)
 
 
+def test_metadata_is_kept_beside_the_graph_and_bad_metadata_is_refused_before_writing(tmp_path):
+    from tfrl.export.exporter import read_export_info
+
+    policy = make_agent("dqn").policy
+    path = export(policy, str(tmp_path / "m"), metadata={"lr_range": [10.0, 2.0]})
+    assert read_export_info(path) == {
+        "serving_default": "agent",
+        "metadata": {"lr_range": [10.0, 2.0]},
+    }
+    for bad in ({"band": object()}, ["lr_range"]):
+        with pytest.raises(ExportError, match="not a JSON-serialisable dict"):
+            export(policy, str(tmp_path / "m"), metadata=bad)
+    assert list_versions(str(tmp_path / "m")) == [1]
+
+
 def test_not_a_policy_is_rejected(tmp_path):
     with pytest.raises(ExportError, match="received a Sequential; pass a TF-Agents TFAgent"):
         export(tf.keras.Sequential(), str(tmp_path))

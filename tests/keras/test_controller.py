@@ -52,6 +52,18 @@ def test_controller_sets_the_optimizers_learning_rate_during_fit():
     assert seen[1][10] == pytest.approx(2 / 4)  # progress feature
 
 
+def test_an_export_records_its_band_and_the_reloaded_controller_keeps_it(tmp_path):
+    x, y = data()
+    learner = tfrl.keras.RLController(learning=True, seed=0, train_steps=1, lr_range=(3, 1.5))
+    compiled().fit(x, y, validation_split=0.25, epochs=2, callbacks=[learner], verbose=0)
+    path = learner.export(str(tmp_path / "lr_controller"))
+    assert tfrl.keras.RLController(path).lr_range == (3.0, 1.5)
+    assert tfrl.keras.RLController(str(tmp_path / "lr_controller")).lr_range == (3.0, 1.5)
+    assert tfrl.keras.RLController(path, lr_range=4).lr_range == (4.0, 4.0)  # yours wins
+    plain = tfrl.export(learner.agent, str(tmp_path / "plain"))  # records no band
+    assert tfrl.keras.RLController(plain).lr_range == tfrl.keras.LR_RANGE
+
+
 def test_learned_controller_exports_and_reloads_with_the_same_decisions(tmp_path):
     x, y = data()
     learner = tfrl.keras.RLController(learning=True, seed=0, train_steps=5)

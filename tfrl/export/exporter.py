@@ -16,7 +16,7 @@ from tfrl.errors import ExportError
 from tfrl.export.signature import SERVING_DEFAULT, serving_function
 from tfrl.export.versions import next_version
 
-__all__ = ["EXPORT_INFO", "export", "load", "read_export_info"]
+__all__ = ["EXPORT_INFO", "export", "load", "read_export_info", "version_directory"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def export(
     *,
     version: int | None = None,
     serving_default: Any = None,
+    metadata: dict | None = None,
 ) -> str:
     """Writes a policy as `base_path/<version>/`, a SavedModel TF Serving loads as is.
 
@@ -57,6 +58,10 @@ def export(
         serving_default: a concrete function to serve instead of the
             observations-in one (a domain's signature, e.g.
             `tfrl.export.classifier_function`). Default None.
+        metadata: JSON-serialisable facts a loader needs beside the graph (e.g.
+            `RLController`'s learning-rate band), kept in the version's
+            `assets.extra/tfrl_export.json` (`read_export_info(path)["metadata"]`).
+            Default None.
 
     Returns:
         The path of the new version directory.
@@ -68,8 +73,9 @@ def export(
     Example:
         >>> path = tfrl.export(agent, "saved_models/cartpole_dqn")  # .../cartpole_dqn/1
     """
+    _check_metadata(metadata)
     if callable(getattr(agent_or_policy, "serving_signatures", None)):
-        return _export_module(agent_or_policy, base_path, version)
+        return _export_module(agent_or_policy, base_path, version, metadata)
     if isinstance(agent_or_policy, tf_agent.TFAgent):
         policy = agent_or_policy.policy
         train_step = agent_or_policy.train_step_counter
@@ -86,7 +92,7 @@ def export(
     serving = serving_default if serving_default is not None else serving_function(policy)
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     saver.signatures[SERVING_DEFAULT] = serving
-    _write(path, saver.save, "agent" if serving_default is None else "domain")
+    _write(path, saver.save, "agent" if serving_default is None else "domain", metadata)
     logger.info("Exported %s to %s", type(policy).__name__, path)
     return path
 
@@ -108,15 +114,33 @@ def _version_path(base_path: str, version: int | None) -> str:
     return path
 
 
-def _write(path: str, save: Any, kind: str) -> None:
+def _check_metadata(metadata: dict | None) -> None:
+    if metadata is None:
+        return
+    try:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"a {type(metadata).__name__}")
+        json.dumps(metadata)
+    except (TypeError, ValueError) as e:
+        raise ExportError(
+            f"export() received metadata={metadata!r}, which is not a JSON-serialisable dict "
+            f"({e}); pass a dict of numbers, strings, lists and dicts."
+        ) from e
+
+
+def _write(path: str, save: Any, kind: str, metadata: dict | None = None) -> None:
     """Runs `save(tmp_dir)`, records what `serving_default` is (`kind`: "agent", which
-    answers with an `action`, or "domain") and renames the directory to `path`."""
+    answers with an `action`, or "domain") and any `metadata`, and renames the
+    directory to `path`."""
+    info: dict[str, Any] = {"serving_default": kind}
+    if metadata is not None:
+        info["metadata"] = metadata
     try:
         with atomic_directory(path) as tmp:
             save(tmp)
             os.makedirs(os.path.join(tmp, os.path.dirname(EXPORT_INFO)), exist_ok=True)
             with open(os.path.join(tmp, EXPORT_INFO), "w") as f:
-                json.dump({"serving_default": kind}, f)
+                json.dump(info, f)
     except FileExistsError as e:
         raise ExportError(
             f"{path} appeared while exporting (another export wrote it); retry with version=None."
@@ -127,7 +151,9 @@ def _write(path: str, save: Any, kind: str) -> None:
         raise
 
 
-def _export_module(module: tf.Module, base_path: str, version: int | None) -> str:
+def _export_module(
+    module: tf.Module, base_path: str, version: int | None, metadata: dict | None = None
+) -> str:
     """A domain export: a `tf.Module` whose `serving_signatures()` include serving_default.
 
     E.g. `tfrl.text.TextGenerator`: prompt strings in, generated text out.
@@ -139,7 +165,12 @@ def _export_module(module: tf.Module, base_path: str, version: int | None) -> st
             f"{type(module).__name__}.serving_signatures() has no {SERVING_DEFAULT!r}; "
             "TF Serving calls it when a request names no signature."
         )
-    _write(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures), "domain")
+    _write(
+        path,
+        lambda tmp: tf.saved_model.save(module, tmp, signatures=signatures),
+        "domain",
+        metadata,
+    )
     logger.info("Exported %s to %s", type(module).__name__, path)
     return path
 
@@ -158,6 +189,19 @@ def load(path: str) -> Any:
     Raises:
         ExportError: no SavedModel there.
     """
+    path = version_directory(path)
+    try:
+        return tf.saved_model.load(path)
+    except Exception as e:
+        raise ExportError(f"tf.saved_model.load cannot load {path}: {e}") from e
+
+
+def version_directory(path: str) -> str:
+    """`path` itself if it holds a SavedModel, else its latest version directory.
+
+    Raises:
+        ExportError: neither.
+    """
     from tfrl.export.versions import SAVED_MODEL_FILES, list_versions
 
     path = os.path.abspath(path)
@@ -169,10 +213,7 @@ def load(path: str) -> Any:
                 "pass a path written by tfrl.export()."
             )
         path = os.path.join(path, str(versions[-1]))
-    try:
-        return tf.saved_model.load(path)
-    except Exception as e:
-        raise ExportError(f"tf.saved_model.load cannot load {path}: {e}") from e
+    return path
 
 
 def read_export_info(path: str) -> dict:

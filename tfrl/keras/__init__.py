@@ -5,6 +5,6 @@ model.fit(x, y, validation_data=(x_val, y_val), epochs=20, callbacks=[controller
 """
 
 from tfrl.keras.controller import RLController
-from tfrl.keras.features import LR_FACTORS, OBSERVATION_SIZE, TrainingStats
+from tfrl.keras.features import LR_FACTORS, LR_RANGE, OBSERVATION_SIZE, TrainingStats
 
-__all__ = ["LR_FACTORS", "OBSERVATION_SIZE", "RLController", "TrainingStats"]
+__all__ = ["LR_FACTORS", "LR_RANGE", "OBSERVATION_SIZE", "RLController", "TrainingStats"]

@@ -74,7 +74,9 @@ class RLController(tf.keras.callbacks.Callback):
             mode, without touching TensorFlow's global seed. Default None.
         lr_range: the rate stays within the rate `fit` starts with ÷ down
             and × up, given as (down, up) or one factor for both, as in
-            `tfrl/TrainingControl-v0`. Default (10, 2).
+            `tfrl/TrainingControl-v0`. Default None: the band the export
+            records (the one its controller trained with; the application
+            and `export()` below record it), else (10, 2).
 
     Attributes:
         learning_rates: the learning rate of every epoch of the last `fit` (the
@@ -96,7 +98,7 @@ class RLController(tf.keras.callbacks.Callback):
         epsilon: float = 0.2,
         train_steps: int = 200,
         seed: int | None = None,
-        lr_range: float | tuple[float, float] = features.LR_RANGE,
+        lr_range: float | tuple[float, float] | None = None,
     ):
         super().__init__()
         if controller is None and not learning:
@@ -111,6 +113,8 @@ class RLController(tf.keras.callbacks.Callback):
             )
         if not 0.0 <= epsilon <= 1.0:
             raise ConfigError(f"epsilon={epsilon!r} must be in [0, 1].")
+        if lr_range is None:
+            lr_range = _recorded_lr_range(controller) or features.LR_RANGE
         self.lr_range = features.check_lr_range(lr_range, "RLController")
         self.learning = learning
         self.final_reward_weight = float(final_reward_weight)
@@ -222,7 +226,26 @@ class RLController(tf.keras.callbacks.Callback):
             raise ExportError("Only a learning-mode RLController has a controller to export.")
         from tfrl.export import export
 
-        return export(self.agent, base_path, version=version)
+        return export(self.agent, base_path, version=version, metadata=band_metadata(self.lr_range))
+
+
+def band_metadata(lr_range: float | tuple[float, float]) -> dict:
+    """Export metadata recording a controller's band, which `RLController(path)` reads back."""
+    return {"lr_range": list(features.check_lr_range(lr_range, "band_metadata"))}
+
+
+def _recorded_lr_range(controller: Any) -> tuple[float, float] | None:
+    """The band an export at path `controller` records, if any."""
+    if not isinstance(controller, (str, os.PathLike)):
+        return None
+    from tfrl.export.exporter import read_export_info, version_directory
+
+    try:
+        info = read_export_info(version_directory(os.fspath(controller)))
+    except ExportError:
+        return None  # loading it reports the problem
+    band = info.get("metadata", {}).get("lr_range")
+    return None if band is None else features.check_lr_range(band, "the export's lr_range")
 
 
 def _decimal(rate: float) -> float:
