@@ -2,7 +2,6 @@
 
     python benchmarks/training_control.py                      # → results/training_control.md
     python benchmarks/training_control.py --total-env-steps 300 --seeds 0 --output /tmp/x.md
-    python benchmarks/training_control.py --eval-task mlp2:breast_cancer --candidates 1
 
 Runs applications/training_control.py's pipeline: for each controller seed
 trains 3 candidate DQN controllers on `tfrl/TrainingControl-v0` over the
@@ -55,6 +54,7 @@ import tfrl  # noqa: E402
 from applications import training_control as app  # noqa: E402
 from environments import training_control as tc  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
+from tfrl.errors import ConfigError  # noqa: E402
 from tfrl.keras.controller import band_metadata  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
@@ -149,7 +149,11 @@ def main() -> int:
         select_seeds=options.select_seeds,
         verbose=0,
     )
-    app.check_held_out(args)
+    try:  # every flag is checked before the first fit
+        app.check_held_out(args)
+        app.lr_range(args)
+    except ConfigError as e:
+        parser.error(str(e))
     controller_seeds = [int(s) for s in options.controller_seeds.split(",")]
     runs = app.evaluate_methods(
         args, "", [m for m in app.default_methods(args) if m != "RLController"]

@@ -73,6 +73,11 @@ def test_tfrl_export_is_callable_both_ways(tmp_path):
 
     assert callable(tfrl.export)
     assert export_module(policy, str(tmp_path / "m")).endswith("1")
+    # Every keyword reaches export(), as when calling the function.
+    path = export_module(policy, str(tmp_path / "m"), version=5, metadata={"band": [1, 2]})
+    from tfrl.export.exporter import read_export_info
+
+    assert path.endswith("5") and read_export_info(path)["metadata"] == {"band": [1, 2]}
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])

@@ -37,8 +37,8 @@ class _CallableModule(types.ModuleType):
     calls `export()`, so both spellings keep working.
     """
 
-    def __call__(self, agent_or_policy: Any, base_path: str, *, version: int | None = None) -> str:
-        return export(agent_or_policy, base_path, version=version)
+    def __call__(self, agent_or_policy: Any, base_path: str, **kwargs: Any) -> str:
+        return export(agent_or_policy, base_path, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule
