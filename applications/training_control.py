@@ -4,13 +4,14 @@
     python applications/training_control.py --total-env-steps 300 --seeds 0 --grid 0.03
     python applications/training_control.py --help
 
-1. Trains a double-DQN controller on `tfrl/TrainingControl-v0`: every
+1. Trains a double-DQN controller on `tfrl/TrainingControl-v1`: every
    episode trains a fresh small Keras model (one of `--train-tasks`) with
    SGD + momentum for `--epochs` epochs; after each epoch the controller
    halves, keeps or doubles the learning rate (between a tenth and twice the
    starting rate, `--lr-range 10,2`) and is rewarded by the change of
    validation accuracy (plus the final accuracy). Undiscounted (γ = 1), so
-   its return is the final accuracy. With `--candidates K` it trains K
+   maximising its return maximises the final accuracy (the return is twice
+   the final accuracy less the first epoch's). With `--candidates K` it trains K
    controllers and keeps the one that does best inside `model.fit` on
    `--select-task`, a validation task (what the benchmark does, with K = 3).
 2. Exports it to `saved_models/lr_controller/<N>/`.
@@ -44,12 +45,12 @@ import tfrl  # noqa: E402
 from environments import training_control as tc  # noqa: E402
 from environments.training_control.tasks import parse_task  # noqa: E402
 from tfrl.atomic import atomic_write_png  # noqa: E402
-from tfrl.errors import ConfigError  # noqa: E402
+from tfrl.errors import ConfigError, TfrlError  # noqa: E402
 from tfrl.keras import features  # noqa: E402
 from tfrl.keras.controller import band_metadata  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
-ENV_ID = "tfrl/TrainingControl-v0"
+ENV_ID = "tfrl/TrainingControl-v1"
 
 
 @dataclasses.dataclass
@@ -66,8 +67,8 @@ class Args:
     total_env_steps: int = 12_000
     """controller training budget in decisions (env steps)"""
     gamma: float = 1.0
-    """controller's discount (1.0 makes its return the final accuracy: the per-epoch changes
-    telescope; below 1 early gains count more than the final accuracy)"""
+    """controller's discount (at 1.0 the per-epoch changes telescope, so maximising the return
+    maximises the final accuracy; below 1 early gains count more than the final accuracy)"""
     replay_ratio: int = 4
     """DQN gradient steps per decision (env step)"""
     double_q: bool = True
@@ -102,11 +103,36 @@ def parse_args(argv: list[str] | None = None) -> Args:
     parser = flags.parser_for(Args, __doc__)
     args = Args(**vars(parser.parse_args(argv)))
     try:
-        check_held_out(args)
-        lr_range(args)
-    except ConfigError as e:
+        check_args(args)
+    except TfrlError as e:  # ConfigError, UnknownNameError
         parser.error(str(e))
     return args
+
+
+def check_args(args: Args) -> None:
+    """Every flag, before any training: a `ConfigError` names the first bad one."""
+    for task in args.train_tasks.split(","):
+        parse_task(task)
+    check_held_out(args)
+    lr_range(args)
+    if args.epochs < 2:
+        raise ConfigError(f"--epochs {args.epochs} must be at least 2 (one decision per epoch).")
+    if args.total_env_steps < 1:
+        raise ConfigError(f"--total-env-steps {args.total_env_steps} must be at least 1.")
+    if not 0 < args.initial_lr <= 1:
+        raise ConfigError(f"--initial-lr {args.initial_lr} must be a rate in (0, 1].")
+    for flag, value, kind in (
+        ("--grid", args.grid, float),
+        ("--seeds", args.seeds, int),
+        ("--select-seeds", args.select_seeds, int),
+    ):
+        try:
+            values = [kind(v) for v in value.split(",")]
+        except ValueError:
+            values = []
+        if not values or (kind is float and not all(0 < v <= 1 for v in values)):
+            what = "rates in (0, 1]" if kind is float else "whole numbers"
+            raise ConfigError(f"{flag} {value!r} must be comma-separated {what}, e.g. '0,1,2'.")
 
 
 def lr_range(args: Args) -> tuple[float, float]:
@@ -296,8 +322,9 @@ def main(args: Args) -> int:
     check_held_out(args)
     agent, candidates = select_controller(args)
     seconds = sum(c["seconds"] for c in candidates)
+    count = f"{len(candidates)} candidates × " if len(candidates) > 1 else ""
     print(
-        f"Controller: DQN, {args.total_env_steps} decisions on {args.train_tasks} "
+        f"Controller: DQN, {count}{args.total_env_steps:,} decisions on {args.train_tasks} "
         f"in {seconds:.0f} s"
     )
     if len(candidates) > 1:
@@ -317,7 +344,8 @@ def main(args: Args) -> int:
     print(f"{'method':<22}{'final val acc.':>16}{'± 95% CI':>10}")
     for method, seed_runs in runs.items():
         mean, half = mean_ci([r["val_accuracy"][-1] for r in seed_runs])
-        print(f"{method:<22}{mean:>16.4f}{half:>10.4f}")
+        interval = f"{half:>10.4f}" if math.isfinite(half) else f"{'(1 seed)':>10}"
+        print(f"{method:<22}{mean:>16.4f}{interval}")
     rates = runs["RLController"][0]["learning_rate"]
     print("RLController's rates (first seed): " + " ".join(f"{r:.3g}" for r in rates))
     if args.plot:

@@ -4,7 +4,7 @@
     python benchmarks/training_control.py --total-env-steps 300 --seeds 0 --output /tmp/x.md
 
 Runs applications/training_control.py's pipeline: for each controller seed
-trains 3 candidate DQN controllers on `tfrl/TrainingControl-v0` over the
+trains 3 candidate DQN controllers on `tfrl/TrainingControl-v1` over the
 training tasks and keeps the one with the best final accuracy inside
 `model.fit` on the validation task (`--select-task`, default
 `mlp2:synthetic6`; `--candidates 1` skips the choice), exports it, then
@@ -21,7 +21,7 @@ the per-seed pairing is also shown. All scores are on the held-out task's
 validation split (held-out task, not held-out data: the controller observes
 that split during fit).
 
-Env speed: `TrainingControl-v0` decisions (training epochs) per second per
+Env speed: `TrainingControl-v1` decisions (training epochs) per second per
 task, and the same epochs through one plain `model.fit(epochs=8)` call per
 episode (on a fresh model each, like the env, and on one warm model), measured
 side by side in this invocation.
@@ -54,7 +54,7 @@ import tfrl  # noqa: E402
 from applications import training_control as app  # noqa: E402
 from environments import training_control as tc  # noqa: E402
 from tfrl.atomic import atomic_write_text  # noqa: E402
-from tfrl.errors import ConfigError  # noqa: E402
+from tfrl.errors import TfrlError  # noqa: E402
 from tfrl.keras.controller import band_metadata  # noqa: E402
 from tfrl.stats import mean_ci  # noqa: E402
 
@@ -68,7 +68,7 @@ def env_speed(task: str, episodes: int = 2, epochs: int = 8) -> tuple[float, flo
     fresh model each (Keras builds and traces its train function every time),
     and on one already-fitted model (no set-up left: the pure epoch rate).
     """
-    env = gym.make("tfrl/TrainingControl-v0", tasks=(task,), epochs=epochs)
+    env = gym.make("tfrl/TrainingControl-v1", tasks=(task,), epochs=epochs)
     env.reset(seed=0)
     start, steps = time.perf_counter(), 0
     for episode in range(episodes):
@@ -150,9 +150,8 @@ def main() -> int:
         verbose=0,
     )
     try:  # every flag is checked before the first fit
-        app.check_held_out(args)
-        app.lr_range(args)
-    except ConfigError as e:
+        app.check_args(args)
+    except TfrlError as e:  # ConfigError, UnknownNameError
         parser.error(str(e))
     controller_seeds = [int(s) for s in options.controller_seeds.split(",")]
     runs = app.evaluate_methods(
@@ -233,7 +232,7 @@ def main() -> int:
             if args.candidates > 1
             else f"({seconds} s) "
         )
-        + "on `tfrl/TrainingControl-v0` "
+        + "on `tfrl/TrainingControl-v1` "
         f"with tasks {args.train_tasks}, "
         f"{args.epochs} epochs per episode, SGD + momentum 0.9, initial rate drawn log-uniformly "
         f"in [0.003, 0.3], the rate kept within ÷{band[0]:g} and ×{band[1]:g} of its start. "

@@ -13,6 +13,7 @@ IDS = {
     "tfrl/Recommendation-v0": "environments.recommendation.env:RecommendationEnv",
     "tfrl/ImageClassification-v0": "environments.image_classification.env:ImageClassificationEnv",
     "tfrl/TrainingControl-v0": "environments.training_control.env:TrainingControlEnv",
+    "tfrl/TrainingControl-v1": "environments.training_control.env:TrainingControlEnv",
     "tfrl/TextGeneration-v0": "environments.text_generation.env:TextGenerationEnv",
 }
 
@@ -24,6 +25,14 @@ VECTOR_ENTRY_POINTS = {
     ),
 }
 
+# Earlier versions keep their defaults (see each environment's version history).
+KWARGS = {"tfrl/TrainingControl-v0": {"lr_range": 10.0}}
+
 for _id, _entry_point in IDS.items():
     if _id not in registry:
-        register(id=_id, entry_point=_entry_point, vector_entry_point=VECTOR_ENTRY_POINTS.get(_id))
+        register(
+            id=_id,
+            entry_point=_entry_point,
+            vector_entry_point=VECTOR_ENTRY_POINTS.get(_id),
+            kwargs=KWARGS.get(_id, {}),
+        )

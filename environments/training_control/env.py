@@ -140,11 +140,14 @@ class TrainingControlEnv(gym.Env):
     and trains the first epoch. The episode terminates after `epochs` epochs.
 
     ## Arguments
-    `gymnasium.make("tfrl/TrainingControl-v0", tasks=("mlp:digits",),
+    `gymnasium.make("tfrl/TrainingControl-v1", tasks=("mlp:digits",),
     epochs=15, optimizer="sgd", ...)`; see `TrainingControlConfig`.
 
     ## Version history
-    - v0: initial version.
+    - v1: the rate's band is (10, 2) by default: down to a tenth of the
+      initial rate, up to twice it (a controller that could reach 10× the
+      start diverged on a task it had not trained on).
+    - v0: initial version; the band is a decade each way (`lr_range=10`).
     """
 
     metadata = {"render_modes": []}

@@ -1,4 +1,4 @@
-"""Models and data sets to train inside `tfrl/TrainingControl-v0`, all offline.
+"""Models and data sets to train inside `tfrl/TrainingControl-v1`, all offline.
 
 A task is `"<model>:<dataset>"`, e.g. "mlp:digits". Data sets (cached, split
 70/30 train/validation with a fixed seed, features standardized):

@@ -126,6 +126,26 @@ class _WrongConfigQ(_SubclassedQ):
 tf.keras.saving.register_keras_serializable("tfrl_tests")(_WrongConfigQ)
 
 
+@tf.keras.saving.register_keras_serializable("tfrl_tests")
+class _ActivationQ(tf.keras.Model):
+    def __init__(self, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = tf.keras.layers.Dense(8, activation=activation)
+        self.out = tf.keras.layers.Dense(2)
+
+    def call(self, x, training=False):
+        return self.out(self.hidden(x))
+
+    def get_config(self):
+        return {}  # loses `activation`: same shapes, another function
+
+
+def test_a_copy_that_computes_another_function_is_refused():
+    env = tfrl.envs.make("CartPole-v1")
+    with pytest.raises(IncompatibleAgentError, match=r"q_network copies as a different function"):
+        tfrl.agents.make("dqn", env, q_network=_ActivationQ(activation="tanh"))
+
+
 @pytest.mark.parametrize("kind", ["defined in __main__", "get_config without its arguments"])
 def test_subclassed_keras_model_that_cannot_be_copied_is_refused_with_the_fix(kind):
     if kind == "defined in __main__":  # Keras cannot find the class by name, as in a notebook

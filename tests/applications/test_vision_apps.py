@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -93,6 +94,12 @@ def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):
         (["--lr-range", "10,x"], "--lr-range '10,x' must read 'r' or 'down,up'"),
         (["--lr-range", "0.5"], "lr_range=(0.5, 0.5) must be a number ≥ 1 or a pair"),
         (["--candidates", "0"], "--candidates 0 must be at least 1"),
+        (["--grid", "0.1,abc"], "--grid '0.1,abc' must be comma-separated rates in (0, 1]"),
+        (["--seeds", "x"], "--seeds 'x' must be comma-separated whole numbers"),
+        (["--select-seeds", ""], "--select-seeds '' must be comma-separated whole numbers"),
+        (["--epochs", "1"], "--epochs 1 must be at least 2"),
+        (["--total-env-steps", "0"], "--total-env-steps 0 must be at least 1"),
+        (["--train-tasks", "mlp:bogus"], "Unknown dataset"),
         (
             ["--candidates", "2", "--select-task", "mlp2:digits"],
             "--select-task mlp2:digits must use a data set that is neither in --train-tasks",
@@ -113,26 +120,28 @@ def test_training_control_app_refuses_bad_band_and_selection_flags(flags, messag
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_training_control_app_keeps_the_candidate_best_on_the_selection_task():
+def test_training_control_app_keeps_the_candidate_best_on_the_selection_task(monkeypatch):
     sys.path.insert(0, ROOT)
     from applications import training_control as app
 
-    args = app.Args(
-        train_tasks="linear:digits",
-        select_task="linear:breast_cancer",
-        select_seeds="0",
-        epochs=3,
-        total_env_steps=30,
-        candidates=2,
-        seed=1,
-        verbose=0,
-    )
+    trained, judged = [], []
+
+    def train(args):
+        trained.append(args.seed)
+        return types.SimpleNamespace(policy=f"policy {args.seed}"), 1.0
+
+    def evaluate(args, controller, methods):
+        judged.append((args.eval_task, args.seeds, controller, methods))
+        final = {"policy 3": 0.5, "policy 4": 0.9, "policy 5": 0.7}[controller]
+        return {"RLController": [{"val_accuracy": [0.1, final]}, {"val_accuracy": [0.2, final]}]}
+
+    monkeypatch.setattr(app, "train_controller", train)
+    monkeypatch.setattr(app, "evaluate_methods", evaluate)
+    args = app.Args(candidates=3, seed=1, select_task="mlp2:synthetic6", select_seeds="0,1")
     kept, candidates = app.select_controller(args)
-    assert [c["seed"] for c in candidates] == [2, 3]  # seed·K … seed·K + K − 1
-    scores = [c["score"] for c in candidates]
-    assert kept is candidates[scores.index(max(scores))]["agent"]
-    # The score is the candidate's own final accuracy in fit on the selection task.
-    choice = app.dataclasses.replace(args, eval_task=args.select_task, seeds="0")
-    again = app.evaluate_methods(choice, candidates[0]["agent"].policy, ["RLController"])
-    assert candidates[0]["score"] == pytest.approx(again["RLController"][0]["val_accuracy"][-1])
+    assert trained == [3, 4, 5]  # seed·K … seed·K + K − 1
+    assert [c["score"] for c in candidates] == [0.5, 0.9, 0.7]  # mean final accuracy
+    assert kept.policy == "policy 4"  # the best, not the first or the last
+    # Judged in fit on the selection task only, never on the held-out one.
+    assert {(task, seeds) for task, seeds, _, _ in judged} == {("mlp2:synthetic6", "0,1")}
+    assert all(methods == ["RLController"] for *_, methods in judged)

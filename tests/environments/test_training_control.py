@@ -1,4 +1,4 @@
-"""tfrl/TrainingControl-v0: one fresh Keras model per episode, the learning rate as action."""
+"""tfrl/TrainingControl-v1: one fresh Keras model per episode, the learning rate as action."""
 
 import gymnasium as gym
 import numpy as np
@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 import environments  # noqa: F401  (registers the ids)
 from tfrl.errors import ConfigError, UnknownNameError
 
-ENV_ID = "tfrl/TrainingControl-v0"
+ENV_ID = "tfrl/TrainingControl-v1"
 
 
 def tiny_data():
@@ -71,6 +71,13 @@ def test_a_lopsided_band_limits_rises_and_falls_separately(lr_range, actions, ex
     env.reset(seed=0)
     rates = [env.step(action)[4]["learning_rate"] for action in actions]
     assert rates == pytest.approx(expected)
+
+
+def test_v0_keeps_its_decade_band_and_v1_defaults_to_the_lopsided_one():
+    v0 = gym.make("tfrl/TrainingControl-v0", dataset_factory=tiny_data, model_factory=tiny_model)
+    v1 = gym.make(ENV_ID, dataset_factory=tiny_data, model_factory=tiny_model)
+    assert v0.unwrapped.config.lr_range == (10.0, 10.0)
+    assert v1.unwrapped.config.lr_range == (10.0, 2.0)
 
 
 def test_resets_with_the_same_seed_reproduce_the_episode():

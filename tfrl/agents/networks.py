@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tf_agents.networks import network, sequential
 
@@ -61,16 +62,38 @@ def check_copyable(net: network.Network, input_spec: Any, role: str, why: str) -
     TF-Agents copies a Keras model layer by layer through Keras' own
     serialization: a subclassed `tf.keras.Model` needs its class to be found
     (registered, or importable) and a `get_config` that returns its
-    constructor arguments when it defines one.
+    constructor arguments when it defines one. The copy, given the same
+    weights, must compute the same function; otherwise the agent would
+    silently learn against another network.
     """
     fix = (
         "A subclassed tf.keras.Model copies when its class is decorated with "
-        "@tf.keras.saving.register_keras_serializable() and its get_config() returns its "
-        "constructor arguments; or build the model with tf.keras.Sequential or the "
-        "functional API."
+        "@tf.keras.saving.register_keras_serializable() (and a get_config() of its own, if "
+        "it has one, returns all its constructor arguments); or build the model with "
+        "tf.keras.Sequential or the functional API"
     )
     try:
         twin = net.copy(name=f"{role}_copy_check")
         twin.create_variables(input_spec)
-    except (TypeError, ValueError, NotImplementedError, KeyError) as e:
-        raise IncompatibleAgentError(f"{role} cannot be copied, and {why}: {e}. {fix}") from e
+        for source, target in zip(net.variables, twin.variables):
+            target.assign(source)
+        sample = tf.nest.map_structure(_sample_like, input_spec)
+        same = len(net.variables) == len(twin.variables) and np.allclose(
+            net(sample, training=False)[0], twin(sample, training=False)[0], atol=1e-5
+        )
+    except (AttributeError, TypeError, ValueError, NotImplementedError, KeyError) as e:
+        reason = str(e).strip().rstrip(".")
+        raise IncompatibleAgentError(f"{role} cannot be copied, and {why}: {reason}. {fix}.") from e
+    if not same:
+        raise IncompatibleAgentError(
+            f"{role} copies as a different function (same weights, other outputs), and {why}: "
+            f"its get_config() leaves out some constructor arguments. {fix}."
+        )
+
+
+def _sample_like(spec: Any) -> tf.Tensor:
+    """A batch of 4 observations of `spec` (normal floats, zeros otherwise), seeded."""
+    shape = (4, *spec.shape)
+    if spec.dtype.is_floating:
+        return tf.cast(tf.random.stateless_normal(shape, seed=(0, 0)), spec.dtype)
+    return tf.zeros(shape, spec.dtype)

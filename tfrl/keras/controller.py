@@ -5,7 +5,7 @@
     controller.learning_rates          # the rate used in each epoch
 
 After every epoch the callback builds the observation of
-`tfrl/TrainingControl-v0` from the epoch's metrics (`tfrl.keras.features`),
+`tfrl/TrainingControl-v1` from the epoch's metrics (`tfrl.keras.features`),
 asks the controller for an action (×0.5, ×1 or ×2) and writes the new rate
 into the optimizer's learning-rate variable.
 
@@ -74,7 +74,7 @@ class RLController(tf.keras.callbacks.Callback):
             mode, without touching TensorFlow's global seed. Default None.
         lr_range: the rate stays within the rate `fit` starts with ÷ down
             and × up, given as (down, up) or one factor for both, as in
-            `tfrl/TrainingControl-v0`. Default None: the band the export
+            `tfrl/TrainingControl-v1`. Default None: the band the export
             records (the one its controller trained with; the application
             and `export()` below record it), else (10, 2).
 
@@ -187,7 +187,7 @@ class RLController(tf.keras.callbacks.Callback):
         if not 0 <= action < len(features.LR_FACTORS):
             raise ConfigError(
                 f"The controller chose action {action}; it must index LR_FACTORS "
-                f"{features.LR_FACTORS}. Was it trained on tfrl/TrainingControl-v0?"
+                f"{features.LR_FACTORS}. Was it trained on tfrl/TrainingControl-v1?"
             )
         self.observations.append(observation)
         self.actions.append(action)
@@ -339,7 +339,7 @@ def _action_function(controller: Any):
         if expected is None or tuple(expected.shape[1:]) != (features.OBSERVATION_SIZE,):
             raise ConfigError(
                 f"This export takes {serve.structured_input_signature[1]}, not the "
-                f"{features.OBSERVATION_SIZE} training statistics of tfrl/TrainingControl-v0; "
+                f"{features.OBSERVATION_SIZE} training statistics of tfrl/TrainingControl-v1; "
                 "export a controller trained on that env."
             )
 

@@ -1,6 +1,6 @@
 """What a learning-rate controller sees and does, shared by `RLController` and the env.
 
-`tfrl/TrainingControl-v0` (training a fresh model per episode) and the
+`tfrl/TrainingControl-v1` (training a fresh model per episode) and the
 `RLController` callback (inside your `model.fit`) build the same observation
 from the same statistics, so a controller trained on the env runs unchanged
 in `fit`.
