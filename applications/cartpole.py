@@ -77,7 +77,7 @@ def main(args: Args) -> int:
     final = history.eval_returns[-1] if history.eval_returns else float("nan")
     print(
         f"{args.agent.upper()}: evaluation mean return {final:.1f} after "
-        f"{trainer.env_steps} env steps in {wall:.1f} s "
+        f"{trainer.env_steps:,} env steps in {wall:.1f} s "
         f"({wall - history.eval_seconds:.1f} s training, {history.eval_seconds:.1f} s evaluating)"
     )
 

@@ -99,7 +99,7 @@ def train(args: Args) -> tuple:
         verbose=args.verbose,
     )
     steps = history.history["env_steps"][-1]
-    print(f"Trained slateq for {steps} env steps in {seconds:.0f} s (evaluations apart)")
+    print(f"Trained slateq for {steps:,} env steps in {seconds:.0f} s (evaluations apart)")
     return agent, history
 
 

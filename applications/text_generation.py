@@ -177,7 +177,7 @@ def main(args: Args) -> int:
         f"{args.method.upper()} on held-out prompts: reward {before['reward']:.3f} → "
         f"{after['reward']:.3f}, KL to the reference {after['kl']:.2f} nats/sequence, reference "
         f"perplexity {before['ref_perplexity']:.2f} → {after['ref_perplexity']:.2f}; "
-        f"{tuner.env_steps} tokens generated in {wall:.0f} s"
+        f"{tuner.env_steps:,} tokens generated in {wall:.0f} s"
     )
     print(
         f"Diversity: distinct-2 {before['distinct_2']:.2f} → {after['distinct_2']:.2f}, "
