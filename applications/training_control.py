@@ -110,7 +110,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 def check_args(args: Args) -> None:
-    """Every flag, before any training: a `ConfigError` names the first bad one."""
+    """The flags that can be checked before any training; a `ConfigError` names the first bad
+    one (the export directory is only known to be writable when the export is written)."""
     for task in args.train_tasks.split(","):
         parse_task(task)
     check_held_out(args)
@@ -121,6 +122,12 @@ def check_args(args: Args) -> None:
         raise ConfigError(f"--total-env-steps {args.total_env_steps} must be at least 1.")
     if not 0 < args.initial_lr <= 1:
         raise ConfigError(f"--initial-lr {args.initial_lr} must be a rate in (0, 1].")
+    if not 0 <= args.gamma <= 1:
+        raise ConfigError(f"--gamma {args.gamma} must be a discount in [0, 1].")
+    if args.replay_ratio < 1:
+        raise ConfigError(f"--replay-ratio {args.replay_ratio} must be at least 1.")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed} must be a whole number ≥ 0.")
     for flag, value, kind in (
         ("--grid", args.grid, float),
         ("--seeds", args.seeds, int),
@@ -130,8 +137,9 @@ def check_args(args: Args) -> None:
             values = [kind(v) for v in value.split(",")]
         except ValueError:
             values = []
-        if not values or (kind is float and not all(0 < v <= 1 for v in values)):
-            what = "rates in (0, 1]" if kind is float else "whole numbers"
+        valid = all(0 < v <= 1 for v in values) if kind is float else all(v >= 0 for v in values)
+        if not values or not valid:
+            what = "rates in (0, 1]" if kind is float else "whole numbers ≥ 0"
             raise ConfigError(f"{flag} {value!r} must be comma-separated {what}, e.g. '0,1,2'.")
 
 

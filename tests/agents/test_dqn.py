@@ -140,6 +140,15 @@ class _ActivationQ(tf.keras.Model):
         return {}  # loses `activation`: same shapes, another function
 
 
+def test_recurrent_tf_agents_q_networks_still_get_their_target_copy():
+    from tf_agents.networks import q_rnn_network
+
+    env = tfrl.envs.make("CartPole-v1")
+    network = q_rnn_network.QRnnNetwork(env.observation_spec(), env.action_spec(), lstm_size=(8,))
+    agent = tfrl.agents.make("dqn", env, q_network=network)
+    assert agent._target_q_network is not network
+
+
 def test_a_copy_that_computes_another_function_is_refused():
     env = tfrl.envs.make("CartPole-v1")
     with pytest.raises(IncompatibleAgentError, match=r"q_network copies as a different function"):

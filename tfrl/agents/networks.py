@@ -75,15 +75,17 @@ def check_copyable(net: network.Network, input_spec: Any, role: str, why: str) -
     try:
         twin = net.copy(name=f"{role}_copy_check")
         twin.create_variables(input_spec)
-        for source, target in zip(net.variables, twin.variables):
-            target.assign(source)
-        sample = tf.nest.map_structure(_sample_like, input_spec)
-        same = len(net.variables) == len(twin.variables) and np.allclose(
-            net(sample, training=False)[0], twin(sample, training=False)[0], atol=1e-5
-        )
     except (AttributeError, TypeError, ValueError, NotImplementedError, KeyError) as e:
         reason = str(e).strip().rstrip(".")
         raise IncompatibleAgentError(f"{role} cannot be copied, and {why}: {reason}. {fix}.") from e
+    if tf.nest.flatten(net.state_spec):
+        return  # recurrent TF-Agents networks copy by their own constructor arguments
+    for source, target in zip(net.variables, twin.variables):
+        target.assign(source)
+    sample = tf.nest.map_structure(_sample_like, input_spec)
+    same = len(net.variables) == len(twin.variables) and np.allclose(
+        net(sample, training=False)[0], twin(sample, training=False)[0], atol=1e-5
+    )
     if not same:
         raise IncompatibleAgentError(
             f"{role} copies as a different function (same weights, other outputs), and {why}: "

@@ -74,9 +74,10 @@ class RLController(tf.keras.callbacks.Callback):
             mode, without touching TensorFlow's global seed. Default None.
         lr_range: the rate stays within the rate `fit` starts with ÷ down
             and × up, given as (down, up) or one factor for both, as in
-            `tfrl/TrainingControl-v1`. Default None: the band the export
-            records (the one its controller trained with; the application
-            and `export()` below record it), else (10, 2).
+            `tfrl/TrainingControl-v1`. Default None: when `controller` is an
+            export's path, the band that export records (the one its
+            controller trained with; the application and `export()` below
+            record it), else (10, 2).
 
     Attributes:
         learning_rates: the learning rate of every epoch of the last `fit` (the
