@@ -116,6 +116,8 @@ def check_args(args: Args) -> None:
         parse_task(task)
     check_held_out(args)
     lr_range(args)
+    if args.candidates < 1:
+        raise ConfigError(f"--candidates {args.candidates} must be at least 1.")
     if args.epochs < 2:
         raise ConfigError(f"--epochs {args.epochs} must be at least 2 (one decision per epoch).")
     if args.total_env_steps < 1:
@@ -151,7 +153,8 @@ def lr_range(args: Args) -> tuple[float, float]:
         values = []
     if len(values) not in (1, 2):
         raise ConfigError(f"--lr-range {args.lr_range!r} must read 'r' or 'down,up', e.g. '10,2'.")
-    return features.check_lr_range(tuple(values * (3 - len(values)))[:2], "--lr-range")
+    down, up = values if len(values) == 2 else values * 2
+    return features.check_lr_range((down, up), "--lr-range")
 
 
 def check_held_out(args: Args) -> None:
@@ -166,8 +169,6 @@ def check_held_out(args: Args) -> None:
             f"on data it trained on. Evaluate on a data set absent from --train-tasks "
             f"(default: {Args.eval_task})."
         )
-    if args.candidates < 1:
-        raise ConfigError(f"--candidates {args.candidates} must be at least 1.")
     if args.candidates > 1:
         _, select_dataset = parse_task(args.select_task)
         if select_dataset == eval_dataset or any(
@@ -229,11 +230,14 @@ def select_controller(args: Args) -> tuple[Any, list[dict]]:
         choice = dataclasses.replace(args, eval_task=args.select_task, seeds=args.select_seeds)
         for candidate in candidates:
             runs = evaluate_methods(choice, candidate["agent"].policy, ["RLController"])
-            candidate["score"] = float(
-                np.mean([r["val_accuracy"][-1] for r in runs["RLController"]])
-            )
+            candidate["score"] = float(np.mean(final_accuracies(runs["RLController"])))
     best = max(candidates, key=lambda c: c.get("score", 0.0))
     return best["agent"], candidates
+
+
+def final_accuracies(seed_runs: list[dict]) -> list[float]:
+    """The final validation accuracy of each run (one per evaluation seed)."""
+    return [run["val_accuracy"][-1] for run in seed_runs]
 
 
 def fit_held_out(args: Args, seed: int, method: str, controller: Any) -> dict:
@@ -327,7 +331,7 @@ def plot_curves(runs: dict[str, list[dict]], path: str, title: str) -> None:
 
 
 def main(args: Args) -> int:
-    check_held_out(args)
+    check_args(args)
     agent, candidates = select_controller(args)
     seconds = sum(c["seconds"] for c in candidates)
     count = f"{len(candidates)} candidates × " if len(candidates) > 1 else ""
@@ -351,7 +355,7 @@ def main(args: Args) -> int:
     )
     print(f"{'method':<22}{'final val acc.':>16}{'± 95% CI':>10}")
     for method, seed_runs in runs.items():
-        mean, half = mean_ci([r["val_accuracy"][-1] for r in seed_runs])
+        mean, half = mean_ci(final_accuracies(seed_runs))
         interval = f"{half:>10.4f}" if math.isfinite(half) else f"{'(1 seed)':>10}"
         print(f"{method:<22}{mean:>16.4f}{interval}")
     rates = runs["RLController"][0]["learning_rate"]

@@ -170,14 +170,14 @@ def main() -> int:
             )
             name = f"RLController (controller seed {seed})"
             controllers[name] = app.evaluate_methods(args, path, ["RLController"])["RLController"]
-            finals = [r["val_accuracy"][-1] for r in controllers[name]]
+            finals = app.final_accuracies(controllers[name])
             print(f"{name}: {np.mean(finals):.4f} ({train_seconds[-1]:.0f} s)", flush=True)
             for candidate in candidates:
                 if candidate["agent"] is agent:
                     candidate["held_out"] = float(np.mean(finals))
                 else:  # what a choice among candidates avoided or missed, on the held-out task
                     other = app.evaluate_methods(args, candidate["agent"].policy, ["RLController"])
-                    scores = [r["val_accuracy"][-1] for r in other["RLController"]]
+                    scores = app.final_accuracies(other["RLController"])
                     candidate["held_out"] = float(np.mean(scores))
                 candidate_runs.append(
                     {**candidate, "kept": candidate["agent"] is agent, "of": seed}
@@ -200,9 +200,9 @@ def main() -> int:
     speeds = [(task, *env_speed(task)) for task in speed_tasks]
     validation_size = len(tc.load_dataset(args.eval_task.split(":")[1])[3])
 
-    finals = {m: [r["val_accuracy"][-1] for r in seed_runs] for m, seed_runs in runs.items()}
+    finals = {m: app.final_accuracies(seed_runs) for m, seed_runs in runs.items()}
     per_controller = {
-        name: [r["val_accuracy"][-1] for r in seed_runs] for name, seed_runs in controllers.items()
+        name: app.final_accuracies(seed_runs) for name, seed_runs in controllers.items()
     }
     grid = [m for m in finals if m.startswith("fixed")]
     best = max(grid, key=lambda m: np.mean(finals[m]))

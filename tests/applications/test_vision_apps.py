@@ -113,7 +113,7 @@ def test_training_control_app_refuses_an_eval_data_set_it_trains_on(capsys):
         ),
     ],
 )
-def test_training_control_app_refuses_bad_band_and_selection_flags(flags, message, capsys):
+def test_training_control_app_refuses_bad_flags_before_training(flags, message, capsys):
     sys.path.insert(0, ROOT)
     from applications import training_control as app
 
